@@ -1,0 +1,381 @@
+//! Running one command: idempotency, load, decide, append, and re-deciding on
+//! fresh state when a concurrent writer won the race.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sunday_domain::board::{self, BoardCommand};
+use sunday_domain::events::DomainEvent;
+use sunday_domain::item::{self, ItemCommand};
+use sunday_domain::profile::{self, UpdateProfile};
+use sunday_domain::store::*;
+use sunday_domain::workspace::{self, WorkspaceCommand};
+use sunday_domain::{Ctx, Decision, DomainError};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::CommandHeaders;
+use crate::problem::ApiError;
+
+/// How many times a command is re-decided after losing a race before giving up.
+const MAX_ATTEMPTS: usize = 16;
+
+/// A command and the aggregate it targets, as parsed from a request.
+#[derive(Debug)]
+pub enum Command {
+    /// `id`: the target workspace; for a create, the client's id if it parsed.
+    Workspace { id: Option<Uuid>, cmd: WorkspaceCommand },
+    /// `id`: the board (for a create, the client's id if it parsed); `workspace_id`
+    /// only for a create.
+    Board { id: Option<Uuid>, workspace_id: Option<Uuid>, cmd: BoardCommand },
+    /// `id`: the item (for a create, the client's id if it parsed); `board_id`
+    /// only for a create.
+    Item { id: Option<Uuid>, board_id: Option<Uuid>, cmd: ItemCommand },
+    Profile(UpdateProfile),
+}
+
+/// The outcome of loading and deciding, before appending.
+struct Plan {
+    decision: Decision,
+    /// The aggregate the command targets (or creates).
+    aggregate_id: Uuid,
+    stream: StreamId,
+    expected: ExpectedVersion,
+    /// The aggregate's version and position now (for `Unchanged`).
+    current: AppendResult,
+    workspace_id: Option<Uuid>,
+    board_id: Option<Uuid>,
+}
+
+/// What a successful command answers.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    status: StatusCode,
+    id: Uuid,
+    entity_id: Option<Uuid>,
+    version: u64,
+    position: Position,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut data = json!({ "id": self.id, "version": self.version, "position": self.position });
+        if let Some(e) = self.entity_id {
+            data["entityId"] = json!(e);
+        }
+        let mut response = (self.status, axum::Json(json!({ "data": data }))).into_response();
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", self.version)) {
+            headers.insert("etag", v);
+        }
+        headers.insert("x-sunday-position", HeaderValue::from(self.position));
+        response
+    }
+}
+
+impl Command {
+    fn is_create(&self) -> bool {
+        matches!(
+            self,
+            Self::Workspace { cmd: WorkspaceCommand::Create { .. }, .. }
+                | Self::Board { cmd: BoardCommand::Create { .. }, .. }
+                | Self::Item { cmd: ItemCommand::Create { .. }, .. }
+        )
+    }
+
+    /// The stream the command writes, when known before deciding.
+    fn target_stream(&self, actor: Uuid) -> Option<StreamId> {
+        match self {
+            Self::Workspace { id, .. } => id.map(StreamId::workspace),
+            Self::Board { id, .. } => id.map(StreamId::board),
+            Self::Item { id, .. } => id.map(StreamId::item),
+            Self::Profile(_) => Some(StreamId::user(actor)),
+        }
+    }
+
+    /// The id of the sub-entity a command names (re-sent comment, file, column, group).
+    fn given_entity_id(&self) -> Option<Uuid> {
+        let raw = match self {
+            Self::Board { cmd: BoardCommand::AddColumn { column, .. }, .. } => column.id.as_deref(),
+            Self::Board { cmd: BoardCommand::AddGroup { group, .. }, .. } => group.id.as_deref(),
+            Self::Item { cmd: ItemCommand::AddComment { id, .. } | ItemCommand::AttachFile { id, .. }, .. } => Some(id.as_str()),
+            _ => None,
+        };
+        raw.and_then(|s| Uuid::parse_str(s).ok())
+    }
+}
+
+/// The fingerprint of a request: who sent which method to which path with which
+/// body. It recognises re-sent creates and idempotency-key replays.
+fn fingerprint(actor: Uuid, headers: &CommandHeaders, canonical_body: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [actor.to_string().as_str(), headers.method.as_str(), headers.path.as_str(), canonical_body] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs a command end to end and answers it.
+pub async fn execute(
+    state: &AppState,
+    caller: &Caller,
+    headers: &CommandHeaders,
+    canonical_body: &str,
+    command: Command,
+) -> Result<Response, ApiError> {
+    let hash = fingerprint(caller.user_id, headers, canonical_body);
+    let key = headers.idempotency_key.as_deref();
+    if let Some(key) = key {
+        if let Some(stored) = state.store.find_idempotency(caller.user_id, key).await.map_err(store_error)? {
+            return replay_stored(&stored, &hash);
+        }
+    }
+    let ctx = Ctx { actor: caller.user_id, if_match: headers.if_match, command_hash: &hash };
+    let _queue = match command.target_stream(caller.user_id) {
+        Some(stream) => Some(state.locks.lock(&stream).await),
+        None => None,
+    };
+    let answer = run(state, &ctx, headers, &command).await?;
+    Ok(answer.into_response())
+}
+
+async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command: &Command) -> Result<Response, ApiError> {
+    let created = if command.is_create() { StatusCode::CREATED } else { StatusCode::OK };
+    let idempotency = |aggregate_id, entity_id| {
+        headers.idempotency_key.as_ref().map(|key| IdempotencyRecord {
+            user_id: ctx.actor,
+            key: key.clone(),
+            request_hash: ctx.command_hash.to_owned(),
+            status: created.as_u16(),
+            aggregate_id,
+            entity_id,
+        })
+    };
+    let mut create_conflicts = 0;
+    for _ in 0..MAX_ATTEMPTS {
+        let plan = plan(state, ctx, command).await?;
+        let (answer, appended) = match &plan.decision {
+            Decision::Append(event) => {
+                let entity_id = entity_of(event);
+                let record = idempotency(plan.aggregate_id, entity_id);
+                let new_event = new_event(&plan, event.clone(), ctx, headers);
+                match state.store.append(&plan.stream, plan.expected, vec![new_event], record.as_ref()).await {
+                    Ok(r) => (Answer { status: created, id: plan.aggregate_id, entity_id, version: r.version, position: r.position }, true),
+                    Err(StoreError::WrongExpectedVersion { actual, .. }) => {
+                        if let Some(expected) = headers.if_match {
+                            return Err(DomainError::PreconditionFailed { expected, actual }.into());
+                        }
+                        if plan.expected == ExpectedVersion::NoStream {
+                            create_conflicts += 1;
+                            if create_conflicts > 1 {
+                                return Err(ApiError::Conflict("this id is already used by another resource".into()));
+                            }
+                        }
+                        continue;
+                    }
+                    Err(StoreError::IdempotencyKeyTaken) => return replay_key(state, ctx, headers).await,
+                    Err(e) => return Err(store_error(e)),
+                }
+            }
+            Decision::Unchanged => {
+                let c = plan.current;
+                (Answer { status: StatusCode::OK, id: plan.aggregate_id, entity_id: None, version: c.version, position: c.position }, false)
+            }
+            Decision::Replay(origin) => {
+                let entity_id = command.given_entity_id();
+                (Answer { status: created, id: plan.aggregate_id, entity_id, version: origin.version, position: origin.position }, false)
+            }
+        };
+        if !appended {
+            if let Some(record) = idempotency(answer.id, answer.entity_id) {
+                let result = AppendResult { version: answer.version, position: answer.position };
+                if let Some(existing) = state.store.record_idempotency(&record, result).await.map_err(store_error)? {
+                    return replay_stored(&existing, ctx.command_hash);
+                }
+            }
+        }
+        return Ok(answer.into_response());
+    }
+    Err(ApiError::Conflict("the resource is changing too fast; retry the command".into()))
+}
+
+/// Another request recorded our idempotency key first: answer as it did.
+async fn replay_key(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders) -> Result<Response, ApiError> {
+    let key = headers.idempotency_key.as_deref().unwrap_or_default();
+    match state.store.find_idempotency(ctx.actor, key).await.map_err(store_error)? {
+        Some(stored) => replay_stored(&stored, ctx.command_hash),
+        None => Err(ApiError::Conflict("a concurrent request with the same Idempotency-Key is in progress".into())),
+    }
+}
+
+fn replay_stored(stored: &StoredIdempotency, hash: &str) -> Result<Response, ApiError> {
+    if stored.request_hash != hash {
+        return Err(ApiError::Unprocessable(vec![sunday_domain::FieldError::new(
+            "Idempotency-Key",
+            "this key was already used with another request",
+        )]));
+    }
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let answer = Answer { status, id: stored.aggregate_id, entity_id: stored.entity_id, version: stored.version, position: stored.position };
+    Ok(answer.into_response())
+}
+
+fn entity_of(event: &DomainEvent) -> Option<Uuid> {
+    match event {
+        DomainEvent::ColumnAdded(c) => Some(c.column.id),
+        DomainEvent::GroupAdded(g) => Some(g.group.id),
+        DomainEvent::CommentAdded(c) => Some(c.comment_id),
+        DomainEvent::FileAttached(f) => Some(f.file_id),
+        _ => None,
+    }
+}
+
+fn new_event(plan: &Plan, event: DomainEvent, ctx: &Ctx<'_>, headers: &CommandHeaders) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event,
+        occurred_at: chrono::Utc::now(),
+        workspace_id: plan.workspace_id,
+        board_id: plan.board_id,
+        metadata: Metadata {
+            actor_id: ctx.actor,
+            correlation_id: headers.correlation_id.unwrap_or_else(Uuid::now_v7),
+            causation_id: None,
+            traceparent: headers.traceparent.clone(),
+            idempotency_key: headers.idempotency_key.clone(),
+            command_hash: Some(ctx.command_hash.to_owned()),
+        },
+    }
+}
+
+/// Maps store failures that reach the edge.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::WrongExpectedVersion { .. } | StoreError::DuplicateEventIds => ApiError::Conflict(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+fn expected(version: u64) -> ExpectedVersion {
+    if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) }
+}
+
+/// Loads what the command needs and decides it.
+async fn plan(state: &AppState, ctx: &Ctx<'_>, command: &Command) -> Result<Plan, ApiError> {
+    match command {
+        Command::Workspace { id, cmd } => plan_workspace(state, ctx, *id, cmd).await,
+        Command::Board { id, workspace_id, cmd } => plan_board(state, ctx, *id, *workspace_id, cmd).await,
+        Command::Item { id, board_id, cmd } => plan_item(state, ctx, *id, *board_id, cmd).await,
+        Command::Profile(cmd) => plan_profile(state, ctx, cmd).await,
+    }
+}
+
+async fn plan_workspace(state: &AppState, ctx: &Ctx<'_>, id: Option<Uuid>, cmd: &WorkspaceCommand) -> Result<Plan, ApiError> {
+    let ws = match id {
+        Some(id) => state.aggregates.workspace(id).await.map_err(store_error)?,
+        None => None,
+    };
+    let decision = workspace::decide(ws.as_ref(), ctx, cmd)?;
+    let aggregate_id = match &decision {
+        Decision::Append(DomainEvent::WorkspaceCreated(c)) => c.workspace_id,
+        _ => id.unwrap_or_default(),
+    };
+    let version = ws.as_ref().map_or(0, |w| w.version);
+    Ok(Plan {
+        decision,
+        aggregate_id,
+        stream: StreamId::workspace(aggregate_id),
+        expected: expected(version),
+        current: AppendResult { version, position: ws.as_ref().map_or(0, |w| w.position) },
+        workspace_id: Some(aggregate_id),
+        board_id: None,
+    })
+}
+
+async fn plan_board(
+    state: &AppState,
+    ctx: &Ctx<'_>,
+    id: Option<Uuid>,
+    workspace_id: Option<Uuid>,
+    cmd: &BoardCommand,
+) -> Result<Plan, ApiError> {
+    let view = match id {
+        Some(id) => Some(state.aggregates.board(id).await.map_err(store_error)?),
+        None => None,
+    };
+    let board = view.as_ref().and_then(|v| v.board.as_ref());
+    let workspace_id = match (workspace_id, board) {
+        (Some(ws), _) => ws,
+        (None, Some(b)) => b.workspace_id,
+        (None, None) => return Err(ApiError::NotFound("board")),
+    };
+    let ws = state.aggregates.workspace(workspace_id).await.map_err(store_error)?;
+    let decision = board::decide(ws.as_ref(), board, ctx, cmd)?;
+    let aggregate_id = match &decision {
+        Decision::Append(DomainEvent::BoardCreated(c)) => c.board_id,
+        _ => id.unwrap_or_default(),
+    };
+    let version = board.map_or(0, |b| b.version);
+    Ok(Plan {
+        decision,
+        aggregate_id,
+        stream: StreamId::board(aggregate_id),
+        expected: expected(version),
+        current: AppendResult { version, position: board.map_or(0, |b| b.position) },
+        workspace_id: Some(workspace_id),
+        board_id: Some(aggregate_id),
+    })
+}
+
+async fn plan_item(
+    state: &AppState,
+    ctx: &Ctx<'_>,
+    id: Option<Uuid>,
+    board_id: Option<Uuid>,
+    cmd: &ItemCommand,
+) -> Result<Plan, ApiError> {
+    let board_id = match (board_id, id) {
+        (Some(b), _) => b,
+        (None, Some(item)) => state.aggregates.board_of_item(item).await.map_err(store_error)?.ok_or(ApiError::NotFound("item"))?,
+        (None, None) => return Err(ApiError::NotFound("item")),
+    };
+    let view = state.aggregates.board(board_id).await.map_err(store_error)?;
+    let not_found = if matches!(cmd, ItemCommand::Create { .. }) { "board" } else { "item" };
+    let board = view.board.as_ref().ok_or(ApiError::NotFound(not_found))?;
+    let ws = state.aggregates.workspace(board.workspace_id).await.map_err(store_error)?;
+    let ws = ws.ok_or(ApiError::NotFound("board"))?;
+    let current_item = id.and_then(|i| board.items.get(&i));
+    let decision = item::decide(&ws, board, current_item, ctx, cmd)?;
+    let aggregate_id = match &decision {
+        Decision::Append(DomainEvent::ItemCreated(c)) => c.item_id,
+        _ => id.unwrap_or_default(),
+    };
+    let version = current_item.map_or(0, |i| i.version);
+    Ok(Plan {
+        decision,
+        aggregate_id,
+        stream: StreamId::item(aggregate_id),
+        expected: expected(version),
+        current: AppendResult { version, position: current_item.map_or(0, |i| i.position) },
+        workspace_id: Some(board.workspace_id),
+        board_id: Some(board.id),
+    })
+}
+
+async fn plan_profile(state: &AppState, ctx: &Ctx<'_>, cmd: &UpdateProfile) -> Result<Plan, ApiError> {
+    let current = state.aggregates.profile(ctx.actor).await.map_err(store_error)?;
+    let decision = profile::decide(current.as_ref(), ctx, cmd)?;
+    let version = current.as_ref().map_or(0, |p| p.version);
+    Ok(Plan {
+        decision,
+        aggregate_id: ctx.actor,
+        stream: StreamId::user(ctx.actor),
+        expected: expected(version),
+        current: AppendResult { version, position: current.as_ref().map_or(0, |p| p.position) },
+        workspace_id: None,
+        board_id: None,
+    })
+}

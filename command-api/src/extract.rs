@@ -1,0 +1,142 @@
+//! Request extractors that fail in the API's problem shape: JSON bodies (415,
+//! 413, 400), path ids (404 when not a UUID), and the command headers.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::problem::ApiError;
+
+/// The largest body a command accepts.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// A parsed JSON body and its canonical form (keys sorted), which fingerprints
+/// the request.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub canonical: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = read_limited(req).await?;
+        parse_json(&bytes)
+    }
+}
+
+/// Reads the body, refusing more than `MAX_BODY_BYTES`.
+async fn read_limited(req: Request) -> Result<Bytes, ApiError> {
+    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))
+}
+
+/// Parses a body: malformed JSON, wrong types and missing fields are all 400.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiError> {
+    let raw: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let canonical = raw.to_string();
+    let value = T::deserialize(raw).map_err(|e| ApiError::BadRequest(format!("the body does not fit the command: {e}")))?;
+    Ok(JsonBody { value, canonical })
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// For `Option` fields that may be absent but not `null`: `null` is a wrong type.
+pub fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// For fields where absent and `null` mean different things.
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Path ids: anything that is not a UUID names no resource, so it is a 404.
+pub fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
+}
+
+/// The headers that shape how a command runs.
+#[derive(Clone, Debug, Default)]
+pub struct CommandHeaders {
+    /// `If-Match`: `Some(u64::MAX)` when present but not a version (never matches).
+    pub if_match: Option<u64>,
+    pub idempotency_key: Option<String>,
+    pub correlation_id: Option<Uuid>,
+    pub traceparent: Option<String>,
+    pub method: Method,
+    pub path: String,
+}
+
+impl FromRequestParts<AppState> for CommandHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let if_match = text("if-match").map(parse_if_match);
+        let idempotency_key = match text("idempotency-key") {
+            Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN => {
+                return Err(ApiError::BadRequest(format!(
+                    "Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
+                )));
+            }
+            k => k.map(str::to_owned),
+        };
+        let correlation_id = text("x-correlation-id").or(text("x-request-id")).and_then(|s| Uuid::parse_str(s).ok());
+        Ok(Self {
+            if_match,
+            idempotency_key,
+            correlation_id,
+            traceparent: text("traceparent").map(str::to_owned),
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+/// `"3"`, `W/"3"` or `3` is version 3; anything else matches no version.
+fn parse_if_match(raw: &str) -> u64 {
+    let v = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
+    v.parse().unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_forms() {
+        assert_eq!(parse_if_match("\"3\""), 3);
+        assert_eq!(parse_if_match("W/\"3\""), 3);
+        assert_eq!(parse_if_match("7"), 7);
+        assert_eq!(parse_if_match("\"x\""), u64::MAX);
+    }
+
+    #[test]
+    fn canonical_bodies_ignore_key_order_and_spacing() {
+        let a: JsonBody<serde_json::Value> = parse_json(br#"{"b": 1, "a": [1, 2]}"#).unwrap_or_else(|_| panic!());
+        let b: JsonBody<serde_json::Value> = parse_json(br#"{"a":[1,2],"b":1}"#).unwrap_or_else(|_| panic!());
+        assert_eq!(a.canonical, b.canonical);
+    }
+}

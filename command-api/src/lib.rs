@@ -1,0 +1,98 @@
+//! Sunday's command API: the write side over HTTP.
+//!
+//! Handlers parse a request into a domain command; `execute` loads the
+//! aggregate (through a bounded cache), decides, appends with an expected version
+//! and answers `{data: {id, version, position}}` with `ETag` and
+//! `X-Sunday-Position`. Errors are rendered once, as problem+json, in `problem`.
+
+pub mod aggregates;
+pub mod auth;
+pub mod execute;
+pub mod extract;
+pub mod problem;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sunday_domain::store::EventStore;
+use sunday_eventstore::PgEventStore;
+
+pub use auth::{Claims, Secret, mint};
+
+use crate::aggregates::{Aggregates, StreamLocks};
+use crate::problem::ApiError;
+
+/// Settings of the command API.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// HS256 secret that bearer tokens are signed with.
+    pub jwt_secret: Secret,
+    /// How many boards the aggregate cache holds.
+    pub board_cache_capacity: usize,
+    /// Idempotency keys older than this many hours are deleted (at least 24).
+    pub idempotency_retention_hours: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { jwt_secret: Secret::new("dev-secret"), board_cache_capacity: 1024, idempotency_retention_hours: 48 }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn EventStore>,
+    pub aggregates: Arc<Aggregates>,
+    pub locks: Arc<StreamLocks>,
+    pg: PgEventStore,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: PgEventStore) -> Self {
+        let dyn_store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let aggregates = Arc::new(Aggregates::new(dyn_store.clone(), config.board_cache_capacity));
+        Self { config: Arc::new(config), store: dyn_store, aggregates, locks: Arc::new(StreamLocks::new(1024)), pg: store }
+    }
+}
+
+/// The command routes plus health endpoints, with a problem+json 404 fallback.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .with_state(state)
+}
+
+/// Ready when the database answers.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query("SELECT 1").execute(state.pg.pool()).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+/// Deletes expired idempotency keys once an hour.
+pub fn spawn_housekeeping(state: &AppState) {
+    let store = state.pg.clone();
+    let hours = state.config.idempotency_retention_hours.max(24);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match store.expire_idempotency_keys(hours).await {
+                Ok(n) => tracing::debug!(deleted = n, "expired idempotency keys"),
+                Err(e) => tracing::warn!(error = %e, "could not expire idempotency keys"),
+            }
+        }
+    });
+}

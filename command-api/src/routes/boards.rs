@@ -1,0 +1,164 @@
+//! Board commands: create, update, archive, columns, groups and members.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sunday_domain::board::{BoardCommand, GroupDraft};
+use sunday_domain::columns::ColumnDraft;
+use uuid::Uuid;
+
+use super::{id_or_new, parsed};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::execute::{Command, execute};
+use crate::extract::{CommandHeaders, JsonBody, non_null, path_id};
+use crate::problem::ApiError;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColumnBody {
+    #[serde(default, deserialize_with = "non_null")]
+    id: Option<String>,
+    key: String,
+    title: String,
+    #[serde(rename = "type")]
+    column_type: String,
+    #[serde(default, deserialize_with = "non_null")]
+    settings: Option<Map<String, Value>>,
+}
+
+impl From<ColumnBody> for ColumnDraft {
+    fn from(c: ColumnBody) -> Self {
+        ColumnDraft { id: c.id, key: c.key, title: c.title, column_type: c.column_type, settings: c.settings }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct GroupBody {
+    #[serde(default, deserialize_with = "non_null")]
+    id: Option<String>,
+    title: String,
+    #[serde(default, deserialize_with = "non_null")]
+    color: Option<String>,
+}
+
+impl From<GroupBody> for GroupDraft {
+    fn from(g: GroupBody) -> Self {
+        GroupDraft { id: g.id, title: g.title, color: g.color }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    #[serde(default, deserialize_with = "non_null")]
+    id: Option<String>,
+    workspace_id: String,
+    name: String,
+    #[serde(default, deserialize_with = "non_null")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    columns: Option<Vec<ColumnBody>>,
+    #[serde(default, deserialize_with = "non_null")]
+    groups: Option<Vec<GroupBody>>,
+}
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    #[serde(default, deserialize_with = "non_null")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct UpdateColumnBody {
+    #[serde(default, deserialize_with = "non_null")]
+    title: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    settings: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberBody {
+    user_id: String,
+    role: String,
+}
+
+/// A 422 for an id in a body that is not a UUID.
+fn body_id(raw: &str, field: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::Unprocessable(vec![sunday_domain::FieldError::new(field, "must be a UUID")]))
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<CreateBody>) -> Result<Response, ApiError> {
+    let b = body.value;
+    let workspace_id = body_id(&b.workspace_id, "workspaceId")?;
+    let id = id_or_new(b.id);
+    let wanted = b.columns.as_ref().map_or(0, Vec::len) + b.groups.as_ref().map_or(1, Vec::len);
+    let cmd = BoardCommand::Create {
+        id: id.clone(),
+        name: b.name,
+        description: b.description,
+        columns: b.columns.map(|c| c.into_iter().map(Into::into).collect()),
+        groups: b.groups.map(|g| g.into_iter().map(Into::into).collect()),
+        fallback_ids: (0..wanted).map(|_| Uuid::now_v7()).collect(),
+    };
+    let cmd = Command::Board { id: parsed(&id), workspace_id: Some(workspace_id), cmd };
+    execute(&s, &caller, &h, &body.canonical, cmd).await
+}
+
+async fn on_board(s: &AppState, caller: &Caller, h: &CommandHeaders, id: &str, canonical: &str, cmd: BoardCommand) -> Result<Response, ApiError> {
+    let id = path_id(id, "board")?;
+    execute(s, caller, h, canonical, Command::Board { id: Some(id), workspace_id: None, cmd }).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<UpdateBody>) -> Result<Response, ApiError> {
+    let cmd = BoardCommand::Update { name: body.value.name, description: body.value.description };
+    on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn archive(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>) -> Result<Response, ApiError> {
+    on_board(&s, &caller, &h, &id, "", BoardCommand::Archive).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn add_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<ColumnBody>) -> Result<Response, ApiError> {
+    let cmd = BoardCommand::AddColumn { column: body.value.into(), fallback_id: Uuid::now_v7() };
+    on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn update_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, column)): Path<(String, String)>, body: JsonBody<UpdateColumnBody>) -> Result<Response, ApiError> {
+    let column_id = path_id(&column, "column")?;
+    let cmd = BoardCommand::UpdateColumn { column_id, title: body.value.title, settings: body.value.settings };
+    on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn remove_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, column)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let column_id = path_id(&column, "column")?;
+    on_board(&s, &caller, &h, &id, "", BoardCommand::RemoveColumn { column_id }).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn add_group(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<GroupBody>) -> Result<Response, ApiError> {
+    let cmd = BoardCommand::AddGroup { group: body.value.into(), fallback_id: Uuid::now_v7() };
+    on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn add_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<MemberBody>) -> Result<Response, ApiError> {
+    let MemberBody { user_id, role } = body.value;
+    on_board(&s, &caller, &h, &id, &body.canonical, BoardCommand::AddMember { user_id, role }).await
+}
+
+#[tracing::instrument(skip_all, fields(board_id = %id))]
+pub async fn remove_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, user)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let user_id = path_id(&user, "member")?;
+    on_board(&s, &caller, &h, &id, "", BoardCommand::RemoveMember { user_id }).await
+}

@@ -1,0 +1,138 @@
+//! Item commands: create, update, move, assignees, delete, comments and files.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use sunday_domain::item::ItemCommand;
+use uuid::Uuid;
+
+use super::{id_or_new, parsed};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::execute::{Command, execute};
+use crate::extract::{CommandHeaders, JsonBody, non_null, nullable, path_id};
+use crate::problem::ApiError;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    #[serde(default, deserialize_with = "non_null")]
+    id: Option<String>,
+    board_id: String,
+    #[serde(default, deserialize_with = "non_null")]
+    group_id: Option<String>,
+    name: String,
+    #[serde(default, deserialize_with = "non_null")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    item_data: Option<BTreeMap<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateBody {
+    #[serde(default, deserialize_with = "non_null")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    item_data: Option<BTreeMap<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoveBody {
+    #[serde(default, deserialize_with = "non_null")]
+    group_id: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    after_item_id: Option<Option<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignBody {
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct CommentBody {
+    #[serde(default, deserialize_with = "non_null")]
+    id: Option<String>,
+    body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileBody {
+    #[serde(default, deserialize_with = "non_null")]
+    id: Option<String>,
+    name: String,
+    content_type: String,
+    size: i64,
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<CreateBody>) -> Result<Response, ApiError> {
+    let b = body.value;
+    let board_id = Uuid::parse_str(&b.board_id)
+        .map_err(|_| ApiError::Unprocessable(vec![sunday_domain::FieldError::new("boardId", "must be a UUID")]))?;
+    let id = id_or_new(b.id);
+    let cmd = ItemCommand::Create {
+        id: id.clone(),
+        group_id: b.group_id,
+        name: b.name,
+        description: b.description,
+        item_data: b.item_data.unwrap_or_default(),
+    };
+    execute(&s, &caller, &h, &body.canonical, Command::Item { id: parsed(&id), board_id: Some(board_id), cmd }).await
+}
+
+async fn on_item(s: &AppState, caller: &Caller, h: &CommandHeaders, id: &str, canonical: &str, cmd: ItemCommand) -> Result<Response, ApiError> {
+    let id = path_id(id, "item")?;
+    execute(s, caller, h, canonical, Command::Item { id: Some(id), board_id: None, cmd }).await
+}
+
+#[tracing::instrument(skip_all, fields(item_id = %id))]
+pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<UpdateBody>) -> Result<Response, ApiError> {
+    let b = body.value;
+    let cmd = ItemCommand::Update { name: b.name, description: b.description, item_data: b.item_data.unwrap_or_default() };
+    on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(item_id = %id))]
+pub async fn move_item(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<MoveBody>) -> Result<Response, ApiError> {
+    let cmd = ItemCommand::Move { group_id: body.value.group_id, after: body.value.after_item_id };
+    on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(item_id = %id))]
+pub async fn assign(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<AssignBody>) -> Result<Response, ApiError> {
+    on_item(&s, &caller, &h, &id, &body.canonical, ItemCommand::Assign { user_id: body.value.user_id }).await
+}
+
+#[tracing::instrument(skip_all, fields(item_id = %id))]
+pub async fn unassign(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, user)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let user_id = path_id(&user, "assignee")?;
+    on_item(&s, &caller, &h, &id, "", ItemCommand::Unassign { user_id }).await
+}
+
+#[tracing::instrument(skip_all, fields(item_id = %id))]
+pub async fn delete(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>) -> Result<Response, ApiError> {
+    on_item(&s, &caller, &h, &id, "", ItemCommand::Delete).await
+}
+
+#[tracing::instrument(skip_all, fields(item_id = %id))]
+pub async fn add_comment(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<CommentBody>) -> Result<Response, ApiError> {
+    let cmd = ItemCommand::AddComment { id: id_or_new(body.value.id), body: body.value.body };
+    on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(item_id = %id))]
+pub async fn attach_file(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<FileBody>) -> Result<Response, ApiError> {
+    let b = body.value;
+    let cmd = ItemCommand::AttachFile { id: id_or_new(b.id), name: b.name, content_type: b.content_type, size: b.size };
+    on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
+}

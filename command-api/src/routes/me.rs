@@ -1,0 +1,30 @@
+//! `PUT /v1/me`: the caller's profile.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use sunday_domain::profile::UpdateProfile;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::execute::{Command, execute};
+use crate::extract::{CommandHeaders, JsonBody, non_null};
+use crate::problem::ApiError;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileBody {
+    #[serde(default, deserialize_with = "non_null")]
+    first_name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    last_name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    avatar: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<ProfileBody>) -> Result<Response, ApiError> {
+    let ProfileBody { first_name, last_name, avatar } = body.value;
+    let cmd = Command::Profile(UpdateProfile { first_name, last_name, avatar });
+    execute(&s, &caller, &h, &body.canonical, cmd).await
+}

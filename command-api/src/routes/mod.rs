@@ -1,0 +1,47 @@
+//! The command endpoints of api.md, one module per resource. Handlers only parse
+//! the request into a domain command and hand it to `execute`.
+
+pub mod boards;
+pub mod items;
+pub mod me;
+pub mod workspaces;
+
+use axum::Router;
+use axum::routing::{delete, patch, post, put};
+
+use crate::AppState;
+
+/// Every command route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspaces", post(workspaces::create))
+        .route("/v1/workspaces/{id}", patch(workspaces::rename))
+        .route("/v1/workspaces/{id}/members", post(workspaces::add_member))
+        .route("/v1/workspaces/{id}/members/{user_id}", delete(workspaces::remove_member))
+        .route("/v1/boards", post(boards::create))
+        .route("/v1/boards/{id}", patch(boards::update))
+        .route("/v1/boards/{id}/archive", post(boards::archive))
+        .route("/v1/boards/{id}/columns", post(boards::add_column))
+        .route("/v1/boards/{id}/columns/{column_id}", patch(boards::update_column).delete(boards::remove_column))
+        .route("/v1/boards/{id}/groups", post(boards::add_group))
+        .route("/v1/boards/{id}/members", post(boards::add_member))
+        .route("/v1/boards/{id}/members/{user_id}", delete(boards::remove_member))
+        .route("/v1/items", post(items::create))
+        .route("/v1/items/{id}", put(items::update).delete(items::delete))
+        .route("/v1/items/{id}/move", post(items::move_item))
+        .route("/v1/items/{id}/assignees", post(items::assign))
+        .route("/v1/items/{id}/assignees/{user_id}", delete(items::unassign))
+        .route("/v1/items/{id}/comments", post(items::add_comment))
+        .route("/v1/items/{id}/files", post(items::attach_file))
+        .route("/v1/me", put(me::update))
+}
+
+/// The client's id when given, else a fresh UUIDv7.
+fn id_or_new(given: Option<String>) -> String {
+    given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// A given id that parses, for locating an existing resource.
+fn parsed(id: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(id).ok()
+}

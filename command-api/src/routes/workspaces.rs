@@ -1,0 +1,62 @@
+//! `POST /v1/workspaces`, `PATCH /v1/workspaces/{id}` and workspace membership.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use sunday_domain::workspace::WorkspaceCommand;
+
+use super::{id_or_new, parsed};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::execute::{Command, execute};
+use crate::extract::{CommandHeaders, JsonBody, non_null, path_id};
+use crate::problem::ApiError;
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    #[serde(default, deserialize_with = "non_null")]
+    id: Option<String>,
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub struct RenameBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberBody {
+    user_id: String,
+    role: String,
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<CreateBody>) -> Result<Response, ApiError> {
+    let id = id_or_new(body.value.id);
+    let cmd = Command::Workspace { id: parsed(&id), cmd: WorkspaceCommand::Create { id, name: body.value.name } };
+    execute(&s, &caller, &h, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(workspace_id = %id))]
+pub async fn rename(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<RenameBody>) -> Result<Response, ApiError> {
+    let id = path_id(&id, "workspace")?;
+    let cmd = Command::Workspace { id: Some(id), cmd: WorkspaceCommand::Rename { name: body.value.name } };
+    execute(&s, &caller, &h, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(workspace_id = %id))]
+pub async fn add_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<MemberBody>) -> Result<Response, ApiError> {
+    let id = path_id(&id, "workspace")?;
+    let MemberBody { user_id, role } = body.value;
+    let cmd = Command::Workspace { id: Some(id), cmd: WorkspaceCommand::AddMember { user_id, role } };
+    execute(&s, &caller, &h, &body.canonical, cmd).await
+}
+
+#[tracing::instrument(skip_all, fields(workspace_id = %id))]
+pub async fn remove_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, user)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let id = path_id(&id, "workspace")?;
+    let user_id = path_id(&user, "member")?;
+    let cmd = Command::Workspace { id: Some(id), cmd: WorkspaceCommand::RemoveMember { user_id } };
+    execute(&s, &caller, &h, "", cmd).await
+}

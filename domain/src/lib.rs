@@ -1,0 +1,23 @@
+//! Sunday's domain model, free of I/O.
+//!
+//! Commands are decided against aggregate state folded from events:
+//! `decide(state, command) -> Decision` and `evolve(state, event)`. Everything here
+//! is a pure function; identifiers, clocks and storage live at the edges, which
+//! hand them in. The event-store port (`store`) is a trait the adapters implement.
+
+pub mod board;
+pub mod columns;
+pub mod decision;
+pub mod error;
+pub mod events;
+pub mod item;
+pub mod profile;
+pub mod rank;
+pub mod roles;
+pub mod store;
+pub mod text;
+pub mod workspace;
+
+pub use decision::{Ctx, Decision, Origin};
+pub use error::{DomainError, FieldError};
+pub use events::DomainEvent;

@@ -1,0 +1,256 @@
+//! Appending to a stream: one statement that checks the expected version and
+//! inserts the events, plus the idempotency row in the same transaction.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Row};
+use sunday_domain::store::*;
+use uuid::Uuid;
+
+use crate::{PgEventStore, backend, violated_constraint};
+
+/// Inserts the events when the stream is at the expected version. Positions are
+/// the transaction id shifted left by 10 bits plus the event's index.
+const APPEND: &str = r#"
+WITH cur AS (
+    SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
+), ins AS (
+    INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
+                        occurred_at, workspace_id, board_id, data, metadata)
+    SELECT (pg_current_xact_id()::text::bigint << 10) + e.ord - 1, e.event_id, $1, cur.v + e.ord,
+           e.event_type, e.schema_version, e.occurred_at, e.workspace_id, e.board_id, e.data, e.metadata
+    FROM cur, unnest($2::uuid[], $3::text[], $4::smallint[], $5::timestamptz[], $6::uuid[], $7::uuid[],
+                     $8::jsonb[], $9::jsonb[])
+         WITH ORDINALITY AS e(event_id, event_type, schema_version, occurred_at, workspace_id, board_id,
+                              data, metadata, ord)
+    WHERE $10::bigint IS NULL OR cur.v = $10
+    RETURNING position, stream_version
+)
+SELECT (SELECT v FROM cur) AS current, max(position) AS position, max(stream_version) AS version FROM ins
+"#;
+
+const RECORD_KEY: &str = "INSERT INTO idempotency_keys \
+    (user_id, key, request_hash, status, aggregate_id, entity_id, version, position) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+
+const FIND_KEY: &str = "SELECT request_hash, status, aggregate_id, entity_id, version, position \
+    FROM idempotency_keys WHERE user_id = $1 AND key = $2";
+
+/// How often an `Any` append retries after losing a race for the next version.
+const ANY_RETRIES: usize = 16;
+
+enum Attempt {
+    Done(AppendResult),
+    /// The stream was at `actual`, not the expected version.
+    Mismatch(u64),
+}
+
+impl PgEventStore {
+    async fn try_append(
+        &self,
+        conn: &mut PgConnection,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<Attempt, sqlx::Error> {
+        let expected_v: Option<i64> = match expected {
+            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(v) => Some(to_i64(v)),
+        };
+        let row = bind_events(sqlx::query(APPEND).bind(stream.as_str()), events)
+            .bind(expected_v)
+            .fetch_one(conn)
+            .await?;
+        let current: i64 = row.try_get("current")?;
+        let position: Option<i64> = row.try_get("position")?;
+        let version: Option<i64> = row.try_get("version")?;
+        Ok(match (position, version) {
+            (Some(position), Some(version)) => Attempt::Done(AppendResult { version: to_u64(version), position }),
+            _ => Attempt::Mismatch(to_u64(current)),
+        })
+    }
+
+    /// One attempt in a transaction that also records the idempotency key.
+    async fn append_once(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        key: Option<&IdempotencyRecord>,
+    ) -> Result<Attempt, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let attempt = self.try_append(&mut tx, stream, expected, events).await;
+        let attempt = match attempt {
+            Ok(a) => a,
+            Err(e) => {
+                // Give the connection back before asking anything else of the pool.
+                drop(tx);
+                return match violated_constraint(&e).as_deref() {
+                    Some("events_stream_version_key") => Ok(Attempt::Mismatch(self.stream_version(stream).await?)),
+                    Some("events_event_id_key") => Err(StoreError::DuplicateEventIds),
+                    _ => Err(backend(e)),
+                };
+            }
+        };
+        let Attempt::Done(result) = attempt else { return Ok(attempt) };
+        if let Some(key) = key {
+            let inserted = bind_key(sqlx::query(RECORD_KEY), key, result).execute(&mut *tx).await.map_err(backend)?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::IdempotencyKeyTaken);
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Attempt::Done(result))
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
+            .bind(stream.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(v.map_or(0, to_u64))
+    }
+
+    /// Where the given events already are, when every one of them was appended
+    /// to `stream` before: an idempotent re-append.
+    async fn already_appended(&self, stream: &StreamId, events: &[NewEvent]) -> Result<Option<AppendResult>, StoreError> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let rows = sqlx::query("SELECT stream_id, stream_version, position FROM events WHERE event_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let same_stream = rows.iter().all(|r| r.get::<String, _>("stream_id") == stream.as_str());
+        if rows.len() != ids.len() || !same_stream {
+            return Err(StoreError::DuplicateEventIds);
+        }
+        let last = rows.iter().max_by_key(|r| r.get::<i64, _>("position"));
+        Ok(last.map(|r| AppendResult { version: to_u64(r.get("stream_version")), position: r.get("position") }))
+    }
+
+    async fn append_events(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        key: Option<&IdempotencyRecord>,
+    ) -> Result<AppendResult, StoreError> {
+        if events.is_empty() || events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(StoreError::BadBatch(events.len()));
+        }
+        for _ in 0..ANY_RETRIES {
+            let outcome = self.append_once(stream, expected, &events, key).await;
+            let outcome = match outcome {
+                Err(StoreError::DuplicateEventIds) => Ok(Attempt::Mismatch(self.stream_version(stream).await?)),
+                other => other,
+            }?;
+            match outcome {
+                Attempt::Done(result) => {
+                    self.notifier.appended(result.position);
+                    return Ok(result);
+                }
+                Attempt::Mismatch(actual) => {
+                    if let Some(done) = self.already_appended(stream, &events).await? {
+                        return Ok(done);
+                    }
+                    if expected != ExpectedVersion::Any {
+                        return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual });
+                    }
+                }
+            }
+        }
+        let actual = self.stream_version(stream).await?;
+        Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual })
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_events<'q>(q: PgQuery<'q>, events: &[NewEvent]) -> PgQuery<'q> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&'static str> = events.iter().map(|e| e.event.event_type()).collect();
+    let versions: Vec<i16> = events.iter().map(|e| i16::try_from(e.event.schema_version()).unwrap_or(i16::MAX)).collect();
+    let times: Vec<_> = events.iter().map(|e| e.occurred_at).collect();
+    let workspaces: Vec<Option<Uuid>> = events.iter().map(|e| e.workspace_id).collect();
+    let boards: Vec<Option<Uuid>> = events.iter().map(|e| e.board_id).collect();
+    let data: Vec<serde_json::Value> = events.iter().map(|e| e.event.payload()).collect();
+    let meta: Vec<serde_json::Value> =
+        events.iter().map(|e| serde_json::to_value(&e.metadata).unwrap_or_default()).collect();
+    q.bind(ids).bind(types).bind(versions).bind(times).bind(workspaces).bind(boards).bind(data).bind(meta)
+}
+
+fn bind_key<'q>(q: PgQuery<'q>, key: &'q IdempotencyRecord, result: AppendResult) -> PgQuery<'q> {
+    q.bind(key.user_id)
+        .bind(&key.key)
+        .bind(&key.request_hash)
+        .bind(i16::try_from(key.status).unwrap_or(i16::MAX))
+        .bind(key.aggregate_id)
+        .bind(key.entity_id)
+        .bind(to_i64(result.version))
+        .bind(result.position)
+}
+
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn stored_key(row: &sqlx::postgres::PgRow) -> Result<StoredIdempotency, sqlx::Error> {
+    Ok(StoredIdempotency {
+        request_hash: row.try_get("request_hash")?,
+        status: u16::try_from(row.try_get::<i16, _>("status")?).unwrap_or_default(),
+        aggregate_id: row.try_get("aggregate_id")?,
+        entity_id: row.try_get("entity_id")?,
+        version: to_u64(row.try_get("version")?),
+        position: row.try_get("position")?,
+    })
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<AppendResult, StoreError> {
+        self.append_events(stream, expected, events, idempotency).await
+    }
+
+    async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.stream_events(stream, after_version).await
+    }
+
+    async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log_events(after, limit).await
+    }
+
+    async fn read_board(&self, board_id: Uuid, after: Position) -> Result<BoardEvents, StoreError> {
+        self.board_events(board_id, after).await
+    }
+
+    async fn find_idempotency(&self, user_id: Uuid, key: &str) -> Result<Option<StoredIdempotency>, StoreError> {
+        let row = sqlx::query(FIND_KEY).bind(user_id).bind(key).fetch_optional(&self.pool).await.map_err(backend)?;
+        row.as_ref().map(stored_key).transpose().map_err(backend)
+    }
+
+    async fn record_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        result: AppendResult,
+    ) -> Result<Option<StoredIdempotency>, StoreError> {
+        let done = bind_key(sqlx::query(RECORD_KEY), record, result).execute(&self.pool).await.map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(None);
+        }
+        self.find_idempotency(record.user_id, &record.key).await
+    }
+}

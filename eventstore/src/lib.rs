@@ -1,0 +1,81 @@
+//! The PostgreSQL backend of Sunday's event-store port.
+//!
+//! Appends are one statement (plus the idempotency row when there is one); reads
+//! of the whole log stop at the snapshot's oldest running transaction so that no
+//! late committer is ever skipped; `LogTail` follows the log live, woken by an
+//! in-process signal and by PostgreSQL NOTIFY from other processes.
+
+mod append;
+mod notify;
+mod read;
+mod tail;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use sunday_domain::store::StoreError;
+
+pub use notify::LogNotifier;
+pub use tail::LogTail;
+
+/// The embedded schema migrations of the event store.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The PostgreSQL event store. Cheap to clone.
+#[derive(Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    notifier: Arc<LogNotifier>,
+}
+
+impl PgEventStore {
+    /// A store over `pool`; starts the task that tells other processes about appends.
+    pub fn new(pool: PgPool) -> Self {
+        let notifier = Arc::new(LogNotifier::start(pool.clone()));
+        Self { pool, notifier }
+    }
+
+    /// Connects a pool of at most `max_connections` to `url`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+        PgPoolOptions::new().max_connections(max_connections).connect(url).await
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The signal appends raise; tails wait on it.
+    pub fn notifier(&self) -> &Arc<LogNotifier> {
+        &self.notifier
+    }
+
+    /// Follows the whole log from `after`, live.
+    pub fn tail(&self, after: sunday_domain::store::Position, batch: usize) -> LogTail {
+        LogTail::new(self.clone(), after, batch)
+    }
+
+    /// Deletes idempotency keys older than `hours` (they are kept at least 24 h).
+    pub async fn expire_idempotency_keys(&self, hours: i32) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
+            .bind(hours)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Wraps a database error as a backend failure.
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// The name of the unique constraint a database error violated, if any.
+pub(crate) fn violated_constraint(e: &sqlx::Error) -> Option<String> {
+    let db = e.as_database_error()?;
+    if db.code().as_deref() != Some("23505") {
+        return None;
+    }
+    db.constraint().map(str::to_owned)
+}

@@ -1,0 +1,78 @@
+//! Reading events back: one stream by version, the whole log by position (gap
+//! safe), and one board's events with the horizon they are final below.
+
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sunday_domain::DomainEvent;
+use sunday_domain::store::*;
+use uuid::Uuid;
+
+use crate::append::to_u64;
+use crate::{PgEventStore, backend};
+
+const COLUMNS: &str = "position, event_id, stream_id, stream_version, event_type, schema_version, \
+    occurred_at, workspace_id, board_id, data, metadata";
+
+/// The position below which every event is final: every transaction with a lower
+/// id has ended, so nothing can commit there any more.
+pub(crate) const HORIZON: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 10)";
+
+impl PgEventStore {
+    pub(crate) async fn stream_events(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version");
+        let after = i64::try_from(after_version).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&sql).bind(stream.as_str()).bind(after).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(decode).collect()
+    }
+
+    pub(crate) async fn log_events(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 AND position < {HORIZON} ORDER BY position LIMIT $2");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// The highest committed position (possibly above the horizon), 0 if none.
+    pub(crate) async fn head(&self) -> Result<Position, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&self.pool).await.map_err(backend)?;
+        Ok(head.unwrap_or(0))
+    }
+
+    pub(crate) async fn board_events(&self, board_id: Uuid, after: Position) -> Result<BoardEvents, StoreError> {
+        let sql = format!(
+            "WITH h AS (SELECT {HORIZON} AS horizon) \
+             SELECT h.horizon, e.* FROM h LEFT JOIN LATERAL \
+             (SELECT {COLUMNS} FROM events WHERE board_id = $1 AND position > $2 ORDER BY position) e ON true"
+        );
+        let rows = sqlx::query(&sql).bind(board_id).bind(after).fetch_all(&self.pool).await.map_err(backend)?;
+        let horizon = rows.first().map(|r| r.get::<i64, _>("horizon")).unwrap_or(0);
+        let events = rows
+            .iter()
+            .filter(|r| r.get::<Option<i64>, _>("position").is_some())
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        Ok(BoardEvents { events, horizon })
+    }
+}
+
+/// Turns a row into a recorded event, upcasting its payload.
+pub(crate) fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let event_type: String = row.try_get("event_type").map_err(backend)?;
+    let schema: i16 = row.try_get("schema_version").map_err(backend)?;
+    let stored_schema_version = u16::try_from(schema).unwrap_or_default();
+    let data: serde_json::Value = row.try_get("data").map_err(backend)?;
+    let metadata: serde_json::Value = row.try_get("metadata").map_err(backend)?;
+    let event = DomainEvent::decode(&event_type, stored_schema_version, data)?;
+    Ok(RecordedEvent {
+        event_id: row.try_get("event_id").map_err(backend)?,
+        stream_id: StreamId::from_stored(row.try_get("stream_id").map_err(backend)?),
+        stream_version: to_u64(row.try_get("stream_version").map_err(backend)?),
+        position: row.try_get("position").map_err(backend)?,
+        occurred_at: row.try_get("occurred_at").map_err(backend)?,
+        workspace_id: row.try_get("workspace_id").map_err(backend)?,
+        board_id: row.try_get("board_id").map_err(backend)?,
+        stored_schema_version,
+        event,
+        metadata: serde_json::from_value(metadata).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,59 @@
+//! `LogTail`: follows the whole log from a position, catching up in pages and
+//! then waiting for appends, never skipping a late committer.
+
+use std::time::Duration;
+
+use sunday_domain::store::{Position, RecordedEvent, StoreError};
+use tokio::sync::watch;
+
+use crate::PgEventStore;
+
+/// How long a caught-up tail waits without any signal before it looks anyway
+/// (covers a lost LISTEN connection).
+const SAFETY_POLL: Duration = Duration::from_secs(1);
+/// First and last wait while committed events sit above the horizon (an older
+/// transaction is still open somewhere).
+const HORIZON_WAIT_MIN: Duration = Duration::from_millis(1);
+const HORIZON_WAIT_MAX: Duration = Duration::from_millis(50);
+
+/// A live reader of the whole log, in log order, each event exactly once.
+pub struct LogTail {
+    store: PgEventStore,
+    after: Position,
+    batch: usize,
+    wake: watch::Receiver<Position>,
+}
+
+impl LogTail {
+    pub(crate) fn new(store: PgEventStore, after: Position, batch: usize) -> Self {
+        let wake = store.notifier().subscribe();
+        Self { store, after, batch: batch.max(1), wake }
+    }
+
+    /// The position of the last event returned (or the start).
+    pub fn position(&self) -> Position {
+        self.after
+    }
+
+    /// The next events after the last ones returned; waits until there are some.
+    pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut horizon_wait = HORIZON_WAIT_MIN;
+        loop {
+            // Mark the signal seen before reading, so an append that lands after
+            // the read still wakes the wait below.
+            self.wake.borrow_and_update();
+            let events = self.store.log_events(self.after, self.batch).await?;
+            if let Some(last) = events.last() {
+                self.after = last.position;
+                return Ok(events);
+            }
+            if self.store.head().await? > self.after {
+                tokio::time::sleep(horizon_wait).await;
+                horizon_wait = (horizon_wait * 2).min(HORIZON_WAIT_MAX);
+                continue;
+            }
+            horizon_wait = HORIZON_WAIT_MIN;
+            let _ = tokio::time::timeout(SAFETY_POLL, self.wake.changed()).await;
+        }
+    }
+}

@@ -1,0 +1,54 @@
+# Shared helpers of ops/run and ops/test: install and start local services.
+# Source it; do not run it.
+
+# Installs Debian packages when the named command is missing.
+ensure_package() { # command package...
+  local cmd=$1; shift
+  if command -v "$cmd" >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/"$cmd" >/dev/null 2>&1; then return 0; fi
+  echo "ops: installing $* (missing $cmd)" >&2
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
+}
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] || { echo "ops: PostgreSQL binaries not found" >&2; return 1; }
+  echo "$dir"
+}
+
+# Runs a command as the postgres user when we are root (PostgreSQL refuses root).
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$(( (RANDOM << 15 | RANDOM) % 40000 + 20000 ))
+    if ! (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  echo "ops: no free port found" >&2; return 1
+}
+
+# Creates (if needed) and starts a PostgreSQL cluster in DIR on PORT.
+# Extra arguments are server settings such as "-c fsync=off".
+start_postgres() { # dir port [settings...]
+  local dir=$1 port=$2; shift 2
+  ensure_package initdb postgresql
+  local bin; bin=$(pg_bin)
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir" && chmod 700 "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    as_pg "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $*" start >/dev/null
+}
+
+stop_postgres() { # dir
+  local bin; bin=$(pg_bin) || return 0
+  [ -f "$1/postmaster.pid" ] && as_pg "$bin/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
+}

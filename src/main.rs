@@ -1,0 +1,143 @@
+//! The `sunday` binary: one executable whose subcommands run every role.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sunday_command_api::{AppState, Claims, Config, Secret, mint, router, spawn_housekeeping};
+use sunday_eventstore::{MIGRATOR, PgEventStore};
+use tracing_subscriber::EnvFilter;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "sunday", version, about = "Sunday: event-sourced work management backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Role>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// PostgreSQL URL of the event store.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "SUNDAY_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    listen: SocketAddr,
+    /// HS256 secret for bearer tokens.
+    #[arg(long, env = "SUNDAY_JWT_SECRET", default_value = "dev-secret-change-me", global = true, hide_default_value = true)]
+    jwt_secret: String,
+    /// Largest number of database connections this process opens.
+    #[arg(long, env = "SUNDAY_DB_MAX_CONNECTIONS", default_value_t = 32, global = true)]
+    db_max_connections: u32,
+    /// How many boards the command side keeps folded in memory.
+    #[arg(long, env = "SUNDAY_BOARD_CACHE", default_value_t = 1024, global = true)]
+    board_cache: usize,
+    /// Hours idempotency keys are kept (at least 24).
+    #[arg(long, env = "SUNDAY_IDEMPOTENCY_HOURS", default_value_t = 48, global = true)]
+    idempotency_hours: i32,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Every role in one process (the default).
+    All,
+    /// The command API only.
+    CommandApi,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print a development JWT for a user.
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The user the token is for (a new UUID when omitted).
+    #[arg(long)]
+    user: Option<Uuid>,
+    /// Display name claim.
+    #[arg(long)]
+    name: Option<String>,
+    /// Lifetime in hours.
+    #[arg(long, default_value_t = 24)]
+    hours: i64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("SUNDAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Role::All) {
+        Role::All | Role::CommandApi => serve(&cli.common).await,
+        Role::Migrate => migrate(&cli.common).await,
+        Role::Token(t) => {
+            token(&cli.common, &t);
+            Ok(())
+        }
+    }
+}
+
+async fn connect(common: &Common) -> anyhow::Result<sqlx::PgPool> {
+    let url = common.database_url.as_deref().context("DATABASE_URL is not set (ops/run sets it for you)")?;
+    PgEventStore::connect(url, common.db_max_connections).await.context("connecting to PostgreSQL")
+}
+
+async fn migrate(common: &Common) -> anyhow::Result<()> {
+    let pool = connect(common).await?;
+    MIGRATOR.run(&pool).await.context("running migrations")?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn serve(common: &Common) -> anyhow::Result<()> {
+    let pool = connect(common).await?;
+    MIGRATOR.run(&pool).await.context("running migrations")?;
+    if common.jwt_secret == "dev-secret-change-me" {
+        tracing::warn!("SUNDAY_JWT_SECRET is not set: using the development secret");
+    }
+    let config = Config {
+        jwt_secret: Secret::new(common.jwt_secret.clone()),
+        board_cache_capacity: common.board_cache,
+        idempotency_retention_hours: common.idempotency_hours,
+    };
+    let state = AppState::new(config, PgEventStore::new(pool));
+    spawn_housekeeping(&state);
+    let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
+    tracing::info!(address = %common.listen, "sunday is listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn token(common: &Common, t: &TokenArgs) {
+    let claims = Claims {
+        sub: t.user.unwrap_or_else(Uuid::now_v7),
+        exp: chrono::Utc::now().timestamp() + t.hours * 3600,
+        name: t.name.clone(),
+        email: None,
+    };
+    println!("{}", mint(&Secret::new(common.jwt_secret.clone()), &claims));
+}
