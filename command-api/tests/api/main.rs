@@ -1,0 +1,8 @@
+//! Integration tests of the command API against a real PostgreSQL (one fresh
+//! database per test, made by `#[sqlx::test]`).
+
+mod commands;
+mod concurrency;
+mod errors;
+mod helpers;
+mod idempotency;
