@@ -47,6 +47,8 @@ struct Plan {
     current: AppendResult,
     workspace_id: Option<Uuid>,
     board_id: Option<Uuid>,
+    /// The other streams the decision read, at the versions it saw.
+    guards: Vec<(StreamId, u64)>,
 }
 
 /// What a successful command answers.
@@ -155,16 +157,39 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
         })
     };
     let mut create_conflicts = 0;
+    let mut reread = false;
     for _ in 0..MAX_ATTEMPTS {
-        let plan = plan(state, ctx, command).await?;
+        // Only appends are guarded. A refusal, a no-op or a replay decided on
+        // cached state is confirmed on state read afresh: the cache may not know
+        // yet what another process just appended.
+        let plan = match plan(state, ctx, command, reread).await {
+            Err(e) if !reread && e.status().is_client_error() => {
+                reread = true;
+                continue;
+            }
+            other => other?,
+        };
+        if !reread && !matches!(plan.decision, Decision::Append(_)) {
+            reread = true;
+            continue;
+        }
         let (answer, appended) = match &plan.decision {
             Decision::Append(event) => {
                 let entity_id = entity_of(event);
                 let record = idempotency(plan.aggregate_id, entity_id);
                 let new_event = new_event(&plan, event.clone(), ctx, headers);
-                match state.store.append(&plan.stream, plan.expected, vec![new_event], record.as_ref()).await {
-                    Ok(r) => (Answer { status: created, id: plan.aggregate_id, entity_id, version: r.version, position: r.position }, true),
+                let request = AppendRequest {
+                    guards: plan.guards.clone(),
+                    idempotency: record.as_ref(),
+                    ..AppendRequest::new(&plan.stream, plan.expected, vec![new_event.clone()])
+                };
+                match state.store.append(request).await {
+                    Ok(r) => {
+                        state.aggregates.applied(&recorded(&plan, new_event, r)).await;
+                        (Answer { status: created, id: plan.aggregate_id, entity_id, version: r.version, position: r.position }, true)
+                    }
                     Err(StoreError::WrongExpectedVersion { actual, .. }) => {
+                        state.aggregates.invalidate(plan.workspace_id, plan.board_id).await;
                         if let Some(expected) = headers.if_match {
                             return Err(DomainError::PreconditionFailed { expected, actual }.into());
                         }
@@ -174,6 +199,10 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
                                 return Err(ApiError::Conflict("this id is already used by another resource".into()));
                             }
                         }
+                        continue;
+                    }
+                    Err(StoreError::StaleGuard) => {
+                        state.aggregates.invalidate(plan.workspace_id, plan.board_id).await;
                         continue;
                     }
                     Err(StoreError::IdempotencyKeyTaken) => return replay_key(state, ctx, headers).await,
@@ -223,6 +252,22 @@ fn replay_stored(stored: &StoredIdempotency, hash: &str) -> Result<Response, Api
     Ok(answer.into_response())
 }
 
+/// The event as the store now holds it, for the caches.
+fn recorded(plan: &Plan, e: NewEvent, r: AppendResult) -> RecordedEvent {
+    RecordedEvent {
+        event_id: e.event_id,
+        stream_id: plan.stream.clone(),
+        stream_version: r.version,
+        position: r.position,
+        occurred_at: e.occurred_at,
+        workspace_id: e.workspace_id,
+        board_id: e.board_id,
+        stored_schema_version: e.event.schema_version(),
+        event: e.event,
+        metadata: e.metadata,
+    }
+}
+
 fn entity_of(event: &DomainEvent) -> Option<Uuid> {
     match event {
         DomainEvent::ColumnAdded(c) => Some(c.column.id),
@@ -263,19 +308,19 @@ fn expected(version: u64) -> ExpectedVersion {
     if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) }
 }
 
-/// Loads what the command needs and decides it.
-async fn plan(state: &AppState, ctx: &Ctx<'_>, command: &Command) -> Result<Plan, ApiError> {
+/// Loads what the command needs (from the log when `reread`) and decides it.
+async fn plan(state: &AppState, ctx: &Ctx<'_>, command: &Command, reread: bool) -> Result<Plan, ApiError> {
     match command {
-        Command::Workspace { id, cmd } => plan_workspace(state, ctx, *id, cmd).await,
-        Command::Board { id, workspace_id, cmd } => plan_board(state, ctx, *id, *workspace_id, cmd).await,
-        Command::Item { id, board_id, cmd } => plan_item(state, ctx, *id, *board_id, cmd).await,
+        Command::Workspace { id, cmd } => plan_workspace(state, ctx, *id, cmd, reread).await,
+        Command::Board { id, workspace_id, cmd } => plan_board(state, ctx, (*id, *workspace_id), cmd, reread).await,
+        Command::Item { id, board_id, cmd } => plan_item(state, ctx, (*id, *board_id), cmd, reread).await,
         Command::Profile(cmd) => plan_profile(state, ctx, cmd).await,
     }
 }
 
-async fn plan_workspace(state: &AppState, ctx: &Ctx<'_>, id: Option<Uuid>, cmd: &WorkspaceCommand) -> Result<Plan, ApiError> {
+async fn plan_workspace(state: &AppState, ctx: &Ctx<'_>, id: Option<Uuid>, cmd: &WorkspaceCommand, reread: bool) -> Result<Plan, ApiError> {
     let ws = match id {
-        Some(id) => state.aggregates.workspace(id).await.map_err(store_error)?,
+        Some(id) => state.aggregates.workspace(id, reread).await.map_err(store_error)?,
         None => None,
     };
     let decision = workspace::decide(ws.as_ref(), ctx, cmd)?;
@@ -292,18 +337,16 @@ async fn plan_workspace(state: &AppState, ctx: &Ctx<'_>, id: Option<Uuid>, cmd: 
         current: AppendResult { version, position: ws.as_ref().map_or(0, |w| w.position) },
         workspace_id: Some(aggregate_id),
         board_id: None,
+        guards: Vec::new(),
     })
 }
 
-async fn plan_board(
-    state: &AppState,
-    ctx: &Ctx<'_>,
-    id: Option<Uuid>,
-    workspace_id: Option<Uuid>,
-    cmd: &BoardCommand,
-) -> Result<Plan, ApiError> {
+/// `ids`: the board (for a create, the client's id if it parsed) and, for a
+/// create, the workspace named in the body.
+async fn plan_board(state: &AppState, ctx: &Ctx<'_>, ids: (Option<Uuid>, Option<Uuid>), cmd: &BoardCommand, reread: bool) -> Result<Plan, ApiError> {
+    let (id, workspace_id) = ids;
     let view = match id {
-        Some(id) => Some(state.aggregates.board(id).await.map_err(store_error)?),
+        Some(id) => Some(state.aggregates.board(id, reread).await.map_err(store_error)?),
         None => None,
     };
     let board = view.as_ref().and_then(|v| v.board.as_ref());
@@ -312,8 +355,9 @@ async fn plan_board(
         (None, Some(b)) => b.workspace_id,
         (None, None) => return Err(ApiError::NotFound("board")),
     };
-    let ws = state.aggregates.workspace(workspace_id).await.map_err(store_error)?;
+    let ws = state.aggregates.workspace(workspace_id, reread).await.map_err(store_error)?;
     let decision = board::decide(ws.as_ref(), board, ctx, cmd)?;
+    let guards = ws.iter().map(|w| (StreamId::workspace(w.id), w.version)).collect();
     let aggregate_id = match &decision {
         Decision::Append(DomainEvent::BoardCreated(c)) => c.board_id,
         _ => id.unwrap_or_default(),
@@ -327,25 +371,23 @@ async fn plan_board(
         current: AppendResult { version, position: board.map_or(0, |b| b.position) },
         workspace_id: Some(workspace_id),
         board_id: Some(aggregate_id),
+        guards,
     })
 }
 
-async fn plan_item(
-    state: &AppState,
-    ctx: &Ctx<'_>,
-    id: Option<Uuid>,
-    board_id: Option<Uuid>,
-    cmd: &ItemCommand,
-) -> Result<Plan, ApiError> {
+/// `ids`: the item (for a create, the client's id if it parsed) and, for a
+/// create, the board named in the body.
+async fn plan_item(state: &AppState, ctx: &Ctx<'_>, ids: (Option<Uuid>, Option<Uuid>), cmd: &ItemCommand, reread: bool) -> Result<Plan, ApiError> {
+    let (id, board_id) = ids;
     let board_id = match (board_id, id) {
         (Some(b), _) => b,
         (None, Some(item)) => state.aggregates.board_of_item(item).await.map_err(store_error)?.ok_or(ApiError::NotFound("item"))?,
         (None, None) => return Err(ApiError::NotFound("item")),
     };
-    let view = state.aggregates.board(board_id).await.map_err(store_error)?;
+    let view = state.aggregates.board(board_id, reread).await.map_err(store_error)?;
     let not_found = if matches!(cmd, ItemCommand::Create { .. }) { "board" } else { "item" };
     let board = view.board.as_ref().ok_or(ApiError::NotFound(not_found))?;
-    let ws = state.aggregates.workspace(board.workspace_id).await.map_err(store_error)?;
+    let ws = state.aggregates.workspace(board.workspace_id, reread).await.map_err(store_error)?;
     let ws = ws.ok_or(ApiError::NotFound("board"))?;
     let current_item = id.and_then(|i| board.items.get(&i));
     let decision = item::decide(&ws, board, current_item, ctx, cmd)?;
@@ -362,6 +404,7 @@ async fn plan_item(
         current: AppendResult { version, position: current_item.map_or(0, |i| i.position) },
         workspace_id: Some(board.workspace_id),
         board_id: Some(board.id),
+        guards: vec![(StreamId::board(board.id), board.version), (StreamId::workspace(ws.id), ws.version)],
     })
 }
 
@@ -377,5 +420,6 @@ async fn plan_profile(state: &AppState, ctx: &Ctx<'_>, cmd: &UpdateProfile) -> R
         current: AppendResult { version, position: current.as_ref().map_or(0, |p| p.position) },
         workspace_id: None,
         board_id: None,
+        guards: Vec::new(),
     })
 }

@@ -57,8 +57,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, store: PgEventStore) -> Self {
+        let foreign: Arc<dyn aggregates::ForeignWrites> = store.notifier().clone();
+        Self::with_foreign_writes(config, store, foreign)
+    }
+
+    /// Like `new`, with another source of "someone else wrote" marks (tests use
+    /// one that never moves, to show that guards alone keep decisions right).
+    pub fn with_foreign_writes(config: Config, store: PgEventStore, foreign: Arc<dyn aggregates::ForeignWrites>) -> Self {
         let dyn_store: Arc<dyn EventStore> = Arc::new(store.clone());
-        let aggregates = Arc::new(Aggregates::new(dyn_store.clone(), config.board_cache_capacity));
+        let aggregates = Arc::new(Aggregates::new(dyn_store.clone(), foreign, config.board_cache_capacity));
         Self { config: Arc::new(config), store: dyn_store, aggregates, locks: Arc::new(StreamLocks::new(1024)), pg: store }
     }
 }

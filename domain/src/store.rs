@@ -134,6 +134,25 @@ pub struct IdempotencyRecord {
     pub entity_id: Option<Uuid>,
 }
 
+/// One atomic append to a stream.
+#[derive(Clone, Debug)]
+pub struct AppendRequest<'a> {
+    pub stream: &'a StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+    /// Other streams the decision read, with the versions it saw: the append
+    /// fails with `StaleGuard` if any of them moved on since.
+    pub guards: Vec<(StreamId, u64)>,
+    /// An idempotency key to record in the same transaction.
+    pub idempotency: Option<&'a IdempotencyRecord>,
+}
+
+impl<'a> AppendRequest<'a> {
+    pub fn new(stream: &'a StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        Self { stream, expected, events, guards: Vec::new(), idempotency: None }
+    }
+}
+
 /// A recorded idempotency key and the answer it stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredIdempotency {
@@ -159,6 +178,9 @@ pub enum StoreError {
     /// The stream was not at the expected version.
     #[error("stream {stream} is at version {actual}, not the expected {expected:?}")]
     WrongExpectedVersion { stream: StreamId, expected: ExpectedVersion, actual: u64 },
+    /// A stream the decision read (a guard) is no longer at the version it saw.
+    #[error("a stream the decision read has changed since")]
+    StaleGuard,
     /// Some of the event ids exist already, but not as this same append.
     #[error("event ids already used by other events")]
     DuplicateEventIds,
@@ -179,16 +201,11 @@ pub enum StoreError {
 /// The port every event-store backend implements.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Appends events to one stream atomically, after checking `expected`, and
-    /// records `idempotency` in the same transaction. Re-appending the same event
-    /// ids to the same stream succeeds without writing and returns where they are.
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency: Option<&IdempotencyRecord>,
-    ) -> Result<AppendResult, StoreError>;
+    /// Appends events to one stream atomically, after checking the expected
+    /// version and the guards, and records the idempotency key in the same
+    /// transaction. Re-appending the same event ids to the same stream succeeds
+    /// without writing and returns where they are.
+    async fn append(&self, request: AppendRequest<'_>) -> Result<AppendResult, StoreError>;
 
     /// The events of one stream with a version above `after_version`, in order.
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError>;

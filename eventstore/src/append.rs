@@ -8,24 +8,32 @@ use uuid::Uuid;
 
 use crate::{PgEventStore, backend, violated_constraint};
 
-/// Inserts the events when the stream is at the expected version. Positions are
-/// the transaction id shifted left by 10 bits plus the event's index.
+/// Inserts the events when the stream is at the expected version and every
+/// guard stream is still at the version the decision saw. Positions are the
+/// transaction id shifted left by 10 bits plus the event's index.
 const APPEND: &str = r#"
 WITH cur AS (
     SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
+), guards AS (
+    SELECT NOT EXISTS (
+        SELECT 1 FROM unnest($11::text[], $12::bigint[]) AS g(stream_id, version)
+        WHERE (SELECT coalesce(max(e.stream_version), 0) FROM events e WHERE e.stream_id = g.stream_id) <> g.version
+    ) AS ok
 ), ins AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         occurred_at, workspace_id, board_id, data, metadata)
     SELECT (pg_current_xact_id()::text::bigint << 10) + e.ord - 1, e.event_id, $1, cur.v + e.ord,
            e.event_type, e.schema_version, e.occurred_at, e.workspace_id, e.board_id, e.data, e.metadata
-    FROM cur, unnest($2::uuid[], $3::text[], $4::smallint[], $5::timestamptz[], $6::uuid[], $7::uuid[],
-                     $8::jsonb[], $9::jsonb[])
+    FROM cur, guards, unnest($2::uuid[], $3::text[], $4::smallint[], $5::timestamptz[], $6::uuid[], $7::uuid[],
+                             $8::jsonb[], $9::jsonb[])
          WITH ORDINALITY AS e(event_id, event_type, schema_version, occurred_at, workspace_id, board_id,
                               data, metadata, ord)
-    WHERE $10::bigint IS NULL OR cur.v = $10
+    WHERE guards.ok AND ($10::bigint IS NULL OR cur.v = $10)
     RETURNING position, stream_version
 )
-SELECT (SELECT v FROM cur) AS current, max(position) AS position, max(stream_version) AS version FROM ins
+SELECT (SELECT v FROM cur) AS current, (SELECT ok FROM guards) AS guards_ok,
+       max(position) AS position, max(stream_version) AS version
+FROM ins
 "#;
 
 const RECORD_KEY: &str = "INSERT INTO idempotency_keys \
@@ -42,65 +50,74 @@ enum Attempt {
     Done(AppendResult),
     /// The stream was at `actual`, not the expected version.
     Mismatch(u64),
+    /// A guard stream had moved on.
+    Stale,
 }
 
 impl PgEventStore {
-    async fn try_append(
-        &self,
-        conn: &mut PgConnection,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-    ) -> Result<Attempt, sqlx::Error> {
-        let expected_v: Option<i64> = match expected {
+    async fn try_append(&self, conn: &mut PgConnection, req: &AppendRequest<'_>) -> Result<Attempt, sqlx::Error> {
+        let expected_v: Option<i64> = match req.expected {
             ExpectedVersion::Any => None,
             ExpectedVersion::NoStream => Some(0),
             ExpectedVersion::Exact(v) => Some(to_i64(v)),
         };
-        let row = bind_events(sqlx::query(APPEND).bind(stream.as_str()), events)
+        let guard_streams: Vec<&str> = req.guards.iter().map(|(s, _)| s.as_str()).collect();
+        let guard_versions: Vec<i64> = req.guards.iter().map(|(_, v)| to_i64(*v)).collect();
+        let row = bind_events(sqlx::query(APPEND).bind(req.stream.as_str()), &req.events)
             .bind(expected_v)
+            .bind(guard_streams)
+            .bind(guard_versions)
             .fetch_one(conn)
             .await?;
         let current: i64 = row.try_get("current")?;
+        let guards_ok: bool = row.try_get("guards_ok")?;
         let position: Option<i64> = row.try_get("position")?;
         let version: Option<i64> = row.try_get("version")?;
         Ok(match (position, version) {
             (Some(position), Some(version)) => Attempt::Done(AppendResult { version: to_u64(version), position }),
+            _ if !guards_ok => Attempt::Stale,
             _ => Attempt::Mismatch(to_u64(current)),
         })
     }
 
-    /// One attempt in a transaction that also records the idempotency key.
-    async fn append_once(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        key: Option<&IdempotencyRecord>,
-    ) -> Result<Attempt, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let attempt = self.try_append(&mut tx, stream, expected, events).await;
-        let attempt = match attempt {
-            Ok(a) => a,
-            Err(e) => {
-                // Give the connection back before asking anything else of the pool.
+    /// One attempt: a single autocommitted statement, or a transaction that
+    /// also records the idempotency key.
+    async fn append_once(&self, req: &AppendRequest<'_>) -> Result<Attempt, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let Some(key) = req.idempotency else {
+            let attempt = self.try_append(&mut conn, req).await;
+            drop(conn);
+            return self.classify(req, attempt).await;
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
+        let attempt = self.try_append(&mut tx, req).await;
+        let result = match attempt {
+            Ok(Attempt::Done(result)) => result,
+            other => {
                 drop(tx);
-                return match violated_constraint(&e).as_deref() {
-                    Some("events_stream_version_key") => Ok(Attempt::Mismatch(self.stream_version(stream).await?)),
-                    Some("events_event_id_key") => Err(StoreError::DuplicateEventIds),
-                    _ => Err(backend(e)),
-                };
+                drop(conn);
+                return self.classify(req, other).await;
             }
         };
-        let Attempt::Done(result) = attempt else { return Ok(attempt) };
-        if let Some(key) = key {
-            let inserted = bind_key(sqlx::query(RECORD_KEY), key, result).execute(&mut *tx).await.map_err(backend)?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::IdempotencyKeyTaken);
-            }
+        let inserted = bind_key(sqlx::query(RECORD_KEY), key, result).execute(&mut *tx).await.map_err(backend)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::IdempotencyKeyTaken);
         }
         tx.commit().await.map_err(backend)?;
         Ok(Attempt::Done(result))
+    }
+
+    /// Turns unique violations into the conflicts they stand for. The
+    /// connection has been given back before this asks the pool for another.
+    async fn classify(&self, req: &AppendRequest<'_>, attempt: Result<Attempt, sqlx::Error>) -> Result<Attempt, StoreError> {
+        match attempt {
+            Ok(a) => Ok(a),
+            Err(e) => match violated_constraint(&e).as_deref() {
+                Some("events_stream_version_key") => Ok(Attempt::Mismatch(self.stream_version(req.stream).await?)),
+                Some("events_event_id_key") => Err(StoreError::DuplicateEventIds),
+                _ => Err(backend(e)),
+            },
+        }
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
@@ -132,39 +149,38 @@ impl PgEventStore {
         Ok(last.map(|r| AppendResult { version: to_u64(r.get("stream_version")), position: r.get("position") }))
     }
 
-    async fn append_events(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        key: Option<&IdempotencyRecord>,
-    ) -> Result<AppendResult, StoreError> {
-        if events.is_empty() || events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::BadBatch(events.len()));
+    async fn append_events(&self, req: AppendRequest<'_>) -> Result<AppendResult, StoreError> {
+        if req.events.is_empty() || req.events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(StoreError::BadBatch(req.events.len()));
         }
         for _ in 0..ANY_RETRIES {
-            let outcome = self.append_once(stream, expected, &events, key).await;
-            let outcome = match outcome {
-                Err(StoreError::DuplicateEventIds) => Ok(Attempt::Mismatch(self.stream_version(stream).await?)),
-                other => other,
-            }?;
+            let outcome = match self.append_once(&req).await {
+                Err(StoreError::DuplicateEventIds) => Attempt::Mismatch(self.stream_version(req.stream).await?),
+                other => other?,
+            };
             match outcome {
                 Attempt::Done(result) => {
                     self.notifier.appended(result.position);
                     return Ok(result);
                 }
-                Attempt::Mismatch(actual) => {
-                    if let Some(done) = self.already_appended(stream, &events).await? {
+                Attempt::Stale => {
+                    if let Some(done) = self.already_appended(req.stream, &req.events).await? {
                         return Ok(done);
                     }
-                    if expected != ExpectedVersion::Any {
-                        return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual });
+                    return Err(StoreError::StaleGuard);
+                }
+                Attempt::Mismatch(actual) => {
+                    if let Some(done) = self.already_appended(req.stream, &req.events).await? {
+                        return Ok(done);
+                    }
+                    if req.expected != ExpectedVersion::Any {
+                        return Err(StoreError::WrongExpectedVersion { stream: req.stream.clone(), expected: req.expected, actual });
                     }
                 }
             }
         }
-        let actual = self.stream_version(stream).await?;
-        Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual })
+        let actual = self.stream_version(req.stream).await?;
+        Err(StoreError::WrongExpectedVersion { stream: req.stream.clone(), expected: req.expected, actual })
     }
 }
 
@@ -215,14 +231,8 @@ fn stored_key(row: &sqlx::postgres::PgRow) -> Result<StoredIdempotency, sqlx::Er
 
 #[async_trait]
 impl EventStore for PgEventStore {
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency: Option<&IdempotencyRecord>,
-    ) -> Result<AppendResult, StoreError> {
-        self.append_events(stream, expected, events, idempotency).await
+    async fn append(&self, request: AppendRequest<'_>) -> Result<AppendResult, StoreError> {
+        self.append_events(request).await
     }
 
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -13,7 +13,9 @@ mod tail;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sunday_domain::store::StoreError;
 
 pub use notify::LogNotifier;
@@ -37,8 +39,19 @@ impl PgEventStore {
     }
 
     /// Connects a pool of at most `max_connections` to `url`.
+    ///
+    /// Sessions use generic plans for prepared statements: every statement here
+    /// is a fixed text with parameters, and re-planning the append on each
+    /// execution (PostgreSQL's custom plans) costs more than running it.
+    /// Connections are not pinged before each use (a round trip per query); a
+    /// broken one fails its query and is replaced.
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-        PgPoolOptions::new().max_connections(max_connections).connect(url).await
+        let options = PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
+        PgPoolOptions::new()
+            .max_connections(max_connections)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -43,15 +43,15 @@ async fn wide_pool(pool: &PgPool, size: u32) -> PgPool {
 async fn appends_check_the_expected_version(pool: PgPool) {
     let store = PgEventStore::new(pool);
     let s = stream("workspace-a");
-    let first = store.append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)], None).await;
+    let first = store.append(AppendRequest::new(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])).await;
     assert_eq!(first.as_ref().map(|r| r.version).ok(), Some(2));
-    let stale = store.append(&s, ExpectedVersion::Exact(1), vec![event(3)], None).await;
+    let stale = store.append(AppendRequest::new(&s, ExpectedVersion::Exact(1), vec![event(3)])).await;
     assert!(matches!(stale, Err(StoreError::WrongExpectedVersion { actual: 2, .. })), "{stale:?}");
-    let again = store.append(&s, ExpectedVersion::NoStream, vec![event(3)], None).await;
+    let again = store.append(AppendRequest::new(&s, ExpectedVersion::NoStream, vec![event(3)])).await;
     assert!(matches!(again, Err(StoreError::WrongExpectedVersion { .. })));
-    let ahead = store.append(&s, ExpectedVersion::Exact(5), vec![event(3)], None).await;
+    let ahead = store.append(AppendRequest::new(&s, ExpectedVersion::Exact(5), vec![event(3)])).await;
     assert!(matches!(ahead, Err(StoreError::WrongExpectedVersion { .. })), "no gap may be created");
-    let any = store.append(&s, ExpectedVersion::Any, vec![event(3)], None).await;
+    let any = store.append(AppendRequest::new(&s, ExpectedVersion::Any, vec![event(3)])).await;
     assert_eq!(any.map(|r| r.version).ok(), Some(3));
     let read = store.read_stream(&s, 0).await.unwrap_or_default();
     assert_eq!(read.iter().map(|e| e.stream_version).collect::<Vec<_>>(), [1, 2, 3]);
@@ -64,11 +64,11 @@ async fn re_appending_the_same_event_ids_is_a_no_op(pool: PgPool) {
     let store = PgEventStore::new(pool);
     let s = stream("workspace-b");
     let events = vec![event(1), event(2)];
-    let first = store.append(&s, ExpectedVersion::NoStream, events.clone(), None).await.ok();
-    let again = store.append(&s, ExpectedVersion::NoStream, events.clone(), None).await.ok();
+    let first = store.append(AppendRequest::new(&s, ExpectedVersion::NoStream, events.clone())).await.ok();
+    let again = store.append(AppendRequest::new(&s, ExpectedVersion::NoStream, events.clone())).await.ok();
     assert_eq!(first, again);
     assert_eq!(store.read_stream(&s, 0).await.unwrap_or_default().len(), 2);
-    let elsewhere = store.append(&stream("workspace-c"), ExpectedVersion::Any, events, None).await;
+    let elsewhere = store.append(AppendRequest::new(&stream("workspace-c"), ExpectedVersion::Any, events)).await;
     assert!(matches!(elsewhere, Err(StoreError::DuplicateEventIds)), "{elsewhere:?}");
 }
 
@@ -120,7 +120,7 @@ async fn concurrent_writers_and_a_tailing_reader_agree_on_the_log(pool: PgPool) 
                     let s = if i % 2 == 0 { stream(&format!("own-{w}")) } else { stream(&format!("shared-{}", i % 4)) };
                     let e = event(u128::try_from(w * 1000 + i).unwrap_or_default());
                     ids.push(e.event_id);
-                    if let Err(err) = store.append(&s, ExpectedVersion::Any, vec![e], None).await {
+                    if let Err(err) = store.append(AppendRequest::new(&s, ExpectedVersion::Any, vec![e])).await {
                         panic!("append failed: {err}");
                     }
                 }
@@ -156,7 +156,7 @@ async fn a_late_committer_is_not_skipped(pool: PgPool) {
     .await
     .unwrap_or_else(|e| panic!("insert: {e}"));
     for n in 0..3 {
-        store.append(&stream("workspace-early"), ExpectedVersion::Any, vec![event(n)], None).await.unwrap_or_else(|e| panic!("{e}"));
+        store.append(AppendRequest::new(&stream("workspace-early"), ExpectedVersion::Any, vec![event(n)])).await.unwrap_or_else(|e| panic!("{e}"));
     }
     let visible = store.read_all(0, 100).await.unwrap_or_default();
     assert!(visible.is_empty(), "events above an open transaction must wait: {visible:?}");
@@ -180,7 +180,7 @@ async fn another_process_append_wakes_a_waiting_tail(pool: PgPool) {
     let mut tail = here.tail(0, 10);
     let waiting = tokio::spawn(async move { tail.next_batch().await.map(|b| b.len()) });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    elsewhere.append(&stream("workspace-x"), ExpectedVersion::Any, vec![event(9)], None).await.unwrap_or_else(|e| panic!("{e}"));
+    elsewhere.append(AppendRequest::new(&stream("workspace-x"), ExpectedVersion::Any, vec![event(9)])).await.unwrap_or_else(|e| panic!("{e}"));
     let woke = tokio::time::timeout(Duration::from_secs(10), signal.changed()).await;
     assert!(matches!(woke, Ok(Ok(()))), "the NOTIFY from the other store never arrived");
     let got = tokio::time::timeout(Duration::from_secs(10), waiting).await;
@@ -192,10 +192,25 @@ async fn idempotency_keys_are_recorded_with_the_append(pool: PgPool) {
     let store = PgEventStore::new(pool);
     let user = Uuid::now_v7();
     let record = IdempotencyRecord { user_id: user, key: "k".into(), request_hash: "h".into(), status: 201, aggregate_id: Uuid::nil(), entity_id: None };
-    let r = store.append(&stream("workspace-i"), ExpectedVersion::NoStream, vec![event(1)], Some(&record)).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = store.append(AppendRequest { idempotency: Some(&record), ..AppendRequest::new(&stream("workspace-i"), ExpectedVersion::NoStream, vec![event(1)]) }).await.unwrap_or_else(|e| panic!("{e}"));
     let stored = store.find_idempotency(user, "k").await.ok().flatten();
     assert_eq!(stored.map(|s| (s.version, s.position, s.status)), Some((r.version, r.position, 201)));
-    let second = store.append(&stream("workspace-j"), ExpectedVersion::NoStream, vec![event(2)], Some(&record)).await;
+    let second = store.append(AppendRequest { idempotency: Some(&record), ..AppendRequest::new(&stream("workspace-j"), ExpectedVersion::NoStream, vec![event(2)]) }).await;
     assert!(matches!(second, Err(StoreError::IdempotencyKeyTaken)));
     assert!(store.read_stream(&stream("workspace-j"), 0).await.unwrap_or_default().is_empty(), "the losing append was rolled back");
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_stale_guard_refuses_the_append(pool: PgPool) {
+    let store = PgEventStore::new(pool);
+    let board = stream("board-g");
+    store.append(AppendRequest::new(&board, ExpectedVersion::NoStream, vec![event(1)])).await.unwrap_or_else(|e| panic!("{e}"));
+    let item = stream("item-g");
+    let guarded = |version| AppendRequest { guards: vec![(board.clone(), version)], ..AppendRequest::new(&item, ExpectedVersion::Any, vec![event(2)]) };
+    let ok = store.append(guarded(1)).await;
+    assert!(ok.is_ok(), "{ok:?}");
+    store.append(AppendRequest::new(&board, ExpectedVersion::Exact(1), vec![event(3)])).await.unwrap_or_else(|e| panic!("{e}"));
+    let stale = store.append(guarded(1)).await;
+    assert!(matches!(stale, Err(StoreError::StaleGuard)), "{stale:?}");
+    assert_eq!(store.read_stream(&item, 0).await.unwrap_or_default().len(), 1, "the refused append wrote nothing");
 }

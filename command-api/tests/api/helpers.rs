@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sunday_command_api::aggregates::ForeignWrites;
 use sunday_command_api::{AppState, Claims, Config, Secret, mint, router};
 use sunday_eventstore::PgEventStore;
 use tower::ServiceExt;
@@ -55,6 +56,20 @@ impl TestApp {
     pub(crate) fn new(pool: PgPool) -> Self {
         let config = Config { jwt_secret: Secret::new(SECRET), ..Config::default() };
         let state = AppState::new(config, PgEventStore::new(pool.clone()));
+        Self { router: router(state), pool }
+    }
+
+    /// An instance that never hears of other processes' appends: its caches
+    /// stay stale, so only the append guards keep its decisions right.
+    pub(crate) fn deaf(pool: PgPool) -> Self {
+        struct Deaf;
+        impl ForeignWrites for Deaf {
+            fn mark(&self) -> Option<i64> {
+                Some(0)
+            }
+        }
+        let config = Config { jwt_secret: Secret::new(SECRET), ..Config::default() };
+        let state = AppState::with_foreign_writes(config, PgEventStore::new(pool.clone()), std::sync::Arc::new(Deaf));
         Self { router: router(state), pool }
     }
 

@@ -6,3 +6,4 @@ mod concurrency;
 mod errors;
 mod helpers;
 mod idempotency;
+mod instances;
