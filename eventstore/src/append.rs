@@ -46,7 +46,7 @@ const FIND_KEY: &str = "SELECT request_hash, status, aggregate_id, entity_id, ve
 /// How often an `Any` append retries after losing a race for the next version.
 const ANY_RETRIES: usize = 16;
 
-enum Attempt {
+pub(crate) enum Attempt {
     Done(AppendResult),
     /// The stream was at `actual`, not the expected version.
     Mismatch(u64),
@@ -63,7 +63,8 @@ impl PgEventStore {
         };
         let guard_streams: Vec<&str> = req.guards.iter().map(|(s, _)| s.as_str()).collect();
         let guard_versions: Vec<i64> = req.guards.iter().map(|(_, v)| to_i64(*v)).collect();
-        let row = bind_events(sqlx::query(APPEND).bind(req.stream.as_str()), &req.events)
+        let events: Vec<&NewEvent> = req.events.iter().collect();
+        let row = bind_events(sqlx::query(APPEND).bind(req.stream.as_str()), &events)
             .bind(expected_v)
             .bind(guard_streams)
             .bind(guard_versions)
@@ -83,6 +84,11 @@ impl PgEventStore {
     /// One attempt: a single autocommitted statement, or a transaction that
     /// also records the idempotency key.
     async fn append_once(&self, req: &AppendRequest<'_>) -> Result<Attempt, StoreError> {
+        if req.idempotency.is_none() {
+            if let Some(attempt) = self.batcher.submit(req).await {
+                return Ok(attempt);
+            }
+        }
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         let Some(key) = req.idempotency else {
             let attempt = self.try_append(&mut conn, req).await;
@@ -184,9 +190,10 @@ impl PgEventStore {
     }
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-fn bind_events<'q>(q: PgQuery<'q>, events: &[NewEvent]) -> PgQuery<'q> {
+/// Binds the eight per-event arrays of an insert, in order.
+pub(crate) fn bind_events<'q>(q: PgQuery<'q>, events: &[&NewEvent]) -> PgQuery<'q> {
     let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
     let types: Vec<&'static str> = events.iter().map(|e| e.event.event_type()).collect();
     let versions: Vec<i16> = events.iter().map(|e| i16::try_from(e.event.schema_version()).unwrap_or(i16::MAX)).collect();

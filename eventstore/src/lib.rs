@@ -6,6 +6,7 @@
 //! in-process signal and by PostgreSQL NOTIFY from other processes.
 
 mod append;
+mod batch;
 mod notify;
 mod read;
 mod tail;
@@ -29,13 +30,16 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct PgEventStore {
     pool: PgPool,
     notifier: Arc<LogNotifier>,
+    batcher: Arc<batch::Batcher>,
 }
 
 impl PgEventStore {
-    /// A store over `pool`; starts the task that tells other processes about appends.
+    /// A store over `pool`; starts the tasks that batch appends and tell other
+    /// processes about them.
     pub fn new(pool: PgPool) -> Self {
         let notifier = Arc::new(LogNotifier::start(pool.clone()));
-        Self { pool, notifier }
+        let batcher = Arc::new(batch::Batcher::start(pool.clone()));
+        Self { pool, notifier, batcher }
     }
 
     /// Connects a pool of at most `max_connections` to `url`.
