@@ -198,12 +198,11 @@ impl Aggregates {
         let Some(ws) = e.workspace_id else { return };
         let mut cache = lock(&self.workspaces);
         let Some(cached) = cache.get_mut(&ws) else { return };
-        if cached.ws.version + 1 == e.stream_version {
-            if let Some(next) = workspace::evolve(Some(cached.ws.clone()), e) {
+        if cached.ws.version + 1 == e.stream_version
+            && let Some(next) = workspace::evolve(Some(cached.ws.clone()), e) {
                 cached.ws = next;
                 return;
             }
-        }
         cache.pop(&ws);
     }
 }

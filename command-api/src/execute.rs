@@ -130,11 +130,10 @@ pub async fn execute(
 ) -> Result<Response, ApiError> {
     let hash = fingerprint(caller.user_id, headers, canonical_body);
     let key = headers.idempotency_key.as_deref();
-    if let Some(key) = key {
-        if let Some(stored) = state.store.find_idempotency(caller.user_id, key).await.map_err(store_error)? {
+    if let Some(key) = key
+        && let Some(stored) = state.store.find_idempotency(caller.user_id, key).await.map_err(store_error)? {
             return replay_stored(&stored, &hash);
         }
-    }
     let ctx = Ctx { actor: caller.user_id, if_match: headers.if_match, command_hash: &hash };
     let _queue = match command.target_stream(caller.user_id) {
         Some(stream) => Some(state.locks.lock(&stream).await),
@@ -218,14 +217,13 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
                 (Answer { status: created, id: plan.aggregate_id, entity_id, version: origin.version, position: origin.position }, false)
             }
         };
-        if !appended {
-            if let Some(record) = idempotency(answer.id, answer.entity_id) {
+        if !appended
+            && let Some(record) = idempotency(answer.id, answer.entity_id) {
                 let result = AppendResult { version: answer.version, position: answer.position };
                 if let Some(existing) = state.store.record_idempotency(&record, result).await.map_err(store_error)? {
                     return replay_stored(&existing, ctx.command_hash);
                 }
             }
-        }
         return Ok(answer.into_response());
     }
     Err(ApiError::Conflict("the resource is changing too fast; retry the command".into()))

@@ -84,11 +84,10 @@ impl PgEventStore {
     /// One attempt: a single autocommitted statement, or a transaction that
     /// also records the idempotency key.
     async fn append_once(&self, req: &AppendRequest<'_>) -> Result<Attempt, StoreError> {
-        if req.idempotency.is_none() {
-            if let Some(attempt) = self.batcher.submit(req).await {
+        if req.idempotency.is_none()
+            && let Some(attempt) = self.batcher.submit(req).await {
                 return Ok(attempt);
             }
-        }
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         let Some(key) = req.idempotency else {
             let attempt = self.try_append(&mut conn, req).await;

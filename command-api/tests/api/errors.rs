@@ -22,6 +22,7 @@ async fn unauthenticated_requests_are_401(pool: PgPool) {
     let app = TestApp::new(pool);
     let before = app.event_count().await;
     let r = app.send(Method::POST, "/v1/workspaces", None, Some(json!({"name": "x"}))).await;
+    assert_eq!(r.header("www-authenticate"), "Bearer");
     rejected(&app, before, r, StatusCode::UNAUTHORIZED).await;
     let forged = format!("{}x", token(user()));
     let r = app.send_with(Method::POST, "/v1/workspaces", None, Some(json!({"name": "x"})), &[("authorization", &format!("Bearer {forged}"))]).await;
@@ -147,4 +148,14 @@ async fn rule_breaking_values_are_422_with_field_errors(pool: PgPool) {
         assert!(fields.contains(&field), "{path}: expected an error on {field}, got {}", r.body);
         rejected(&app, before, r, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn unknown_routes_and_methods_answer_in_the_problem_shape(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let before = app.event_count().await;
+    let r = app.send(Method::POST, "/v1/nowhere", Some(user()), Some(json!({}))).await;
+    rejected(&app, before, r, StatusCode::NOT_FOUND).await;
+    let r = app.send(Method::PATCH, "/v1/items", Some(user()), Some(json!({}))).await;
+    rejected(&app, before, r, StatusCode::METHOD_NOT_ALLOWED).await;
 }
