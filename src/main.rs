@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sunday_command_api::{AppState, Claims, Config, Secret, mint, router, spawn_housekeeping};
+use sunday_command_api::{AppState, Claims, Config, Secret, mint, spawn_housekeeping};
 use sunday_eventstore::{MIGRATOR, PgEventStore};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -44,6 +44,18 @@ struct Common {
     /// Hours idempotency keys are kept (at least 24).
     #[arg(long, env = "SUNDAY_IDEMPOTENCY_HOURS", default_value_t = 48, global = true)]
     idempotency_hours: i32,
+    /// PostgreSQL URL for reads (a replica); the primary when unset.
+    #[arg(long, env = "DATABASE_READ_URL", global = true)]
+    database_read_url: Option<String>,
+    /// Longest wait, in milliseconds, for `X-Sunday-Min-Position`.
+    #[arg(long, env = "SUNDAY_MIN_POSITION_WAIT_MS", default_value_t = 2000, global = true)]
+    min_position_wait_ms: u64,
+    /// Most events the projector applies in one transaction.
+    #[arg(long, env = "SUNDAY_PROJECTOR_BATCH", default_value_t = 1000, global = true)]
+    projector_batch: usize,
+    /// Months of activity kept before their partitions are dropped.
+    #[arg(long, env = "SUNDAY_ACTIVITY_RETENTION_MONTHS", default_value_t = 24, global = true)]
+    activity_retention_months: u32,
 }
 
 #[derive(Subcommand)]
@@ -87,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Role::All) {
-        Role::All | Role::CommandApi => serve(&cli.common).await,
+        Role::All => serve(&cli.common, true).await,
+        Role::CommandApi => serve(&cli.common, false).await,
         Role::Migrate => migrate(&cli.common).await,
         Role::Token(t) => {
             token(&cli.common, &t);
@@ -109,24 +122,63 @@ async fn migrate(common: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(common: &Common) -> anyhow::Result<()> {
+/// Serves the command API, and with `everything` the projector and the query
+/// API too, until SIGTERM or Ctrl-C.
+async fn serve(common: &Common, everything: bool) -> anyhow::Result<()> {
     let pool = connect(common).await?;
     MIGRATOR.run(&pool).await.context("running migrations")?;
     if common.jwt_secret == "dev-secret-change-me" {
         tracing::warn!("SUNDAY_JWT_SECRET is not set: using the development secret");
     }
-    let config = Config {
+    let store = PgEventStore::new(pool);
+    let state = AppState::new(command_config(common), store.clone());
+    spawn_housekeeping(&state);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut app = sunday_command_api::routes(state);
+    let mut projector = None;
+    if everything {
+        let feed = sunday_projector::Feed::new();
+        let config = sunday_projector::Config {
+            batch_size: common.projector_batch,
+            activity_retention_months: common.activity_retention_months,
+        };
+        projector = Some(tokio::spawn(sunday_projector::run(store.clone(), config, feed.clone(), stop.clone())));
+        let reads = read_pool(common, &store).await?;
+        app = app.merge(sunday_query_api::routes(sunday_query_api::QueryState::new(query_config(common), reads, feed.position())));
+    }
+    let app = sunday_command_api::with_fallbacks(app);
+    let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
+    tracing::info!(address = %common.listen, everything, "sunday is listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    if let Some(p) = projector {
+        p.await.context("projector task")?.context("projector")?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn command_config(common: &Common) -> Config {
+    Config {
         jwt_secret: Secret::new(common.jwt_secret.clone()),
         board_cache_capacity: common.board_cache,
         idempotency_retention_hours: common.idempotency_hours,
-    };
-    let state = AppState::new(config, PgEventStore::new(pool));
-    spawn_housekeeping(&state);
-    let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
-    tracing::info!(address = %common.listen, "sunday is listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("stopped");
-    Ok(())
+    }
+}
+
+fn query_config(common: &Common) -> sunday_query_api::Config {
+    sunday_query_api::Config {
+        jwt_secret: Secret::new(common.jwt_secret.clone()),
+        min_position_wait: std::time::Duration::from_millis(common.min_position_wait_ms),
+    }
+}
+
+/// The pool reads go to: `DATABASE_READ_URL` when set, else the primary's.
+async fn read_pool(common: &Common, store: &PgEventStore) -> anyhow::Result<sqlx::PgPool> {
+    match &common.database_read_url {
+        Some(url) => PgEventStore::connect(url, common.db_max_connections).await.context("connecting to the read replica"),
+        None => Ok(store.pool().clone()),
+    }
 }
 
 async fn shutdown_signal() {

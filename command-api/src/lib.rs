@@ -70,15 +70,26 @@ impl AppState {
     }
 }
 
-/// The command routes plus health endpoints, with a problem+json 404 fallback.
+/// The command API on its own: its routes, health endpoints, and problem+json
+/// answers for unknown routes and methods.
 pub fn router(state: AppState) -> Router {
+    with_fallbacks(routes(state))
+}
+
+/// The command and health routes, to be composed with other roles' routes.
+pub fn routes(state: AppState) -> Router {
     Router::new()
         .merge(routes::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .with_state(state)
+}
+
+/// Adds problem+json answers for unknown routes (404) and methods (405).
+pub fn with_fallbacks(router: Router) -> Router {
+    router
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state)
 }
 
 /// Ready when the database answers.

@@ -22,8 +22,9 @@ use sunday_domain::store::StoreError;
 pub use notify::LogNotifier;
 pub use tail::LogTail;
 
-/// The embedded schema migrations of the event store.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The embedded schema migrations of the database: the event store and the
+/// read models share one migration history (`migrations/` at the top level).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// The PostgreSQL event store. Cheap to clone.
 #[derive(Clone)]

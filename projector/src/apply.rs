@@ -1,0 +1,593 @@
+//! How each event changes the read models. Every function runs inside the
+//! batch's transaction; statements are keyed by workspace or board.
+
+use serde_json::{Value, json};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection, Row};
+use sunday_domain::DomainEvent as E;
+use sunday_domain::events::*;
+use sunday_domain::store::RecordedEvent;
+use uuid::Uuid;
+
+type Tx = PgConnection;
+type R = Result<(), sqlx::Error>;
+
+/// Applies one event to the read models, and records its activity entry.
+pub(crate) async fn apply(tx: &mut Tx, e: &RecordedEvent) -> R {
+    match &e.event {
+        E::WorkspaceCreated(c) => workspace_created(tx, e, c).await?,
+        E::WorkspaceRenamed(r) => {
+            sqlx::query("UPDATE rm_workspaces SET name = $2, updated_at = $3, version = $4 WHERE workspace_id = $1")
+                .bind(r.workspace_id)
+                .bind(&r.name)
+                .bind(e.occurred_at)
+                .bind(version(e))
+                .execute(&mut *tx)
+                .await?;
+        }
+        E::WorkspaceMemberAdded(m) => {
+            sqlx::query(
+                "INSERT INTO rm_workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3) \
+                 ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+            )
+            .bind(m.workspace_id)
+            .bind(m.user_id)
+            .bind(m.role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        E::WorkspaceMemberRemoved(m) => {
+            sqlx::query("DELETE FROM rm_workspace_members WHERE workspace_id = $1 AND user_id = $2")
+                .bind(m.scope_id)
+                .bind(m.user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        E::UserProfileUpdated(u) => profile_updated(tx, e, u).await?,
+        _ => apply_board_event(tx, e).await?,
+    }
+    if e.board_id.is_some() {
+        record_activity(tx, e).await?;
+    }
+    Ok(())
+}
+
+fn version(e: &RecordedEvent) -> i64 {
+    i64::try_from(e.stream_version).unwrap_or(i64::MAX)
+}
+
+async fn apply_board_event(tx: &mut Tx, e: &RecordedEvent) -> R {
+    match &e.event {
+        E::BoardCreated(c) => board_created(tx, e, c).await,
+        E::BoardUpdated(u) => {
+            sqlx::query(
+                "UPDATE rm_boards SET name = coalesce($2, name), description = coalesce($3, description), \
+                 updated_at = $4, version = $5 WHERE board_id = $1",
+            )
+            .bind(u.board_id)
+            .bind(&u.name)
+            .bind(&u.description)
+            .bind(e.occurred_at)
+            .bind(version(e))
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        }
+        E::BoardArchived(a) => touch_board(tx, e, a.board_id, ", archived = true").await,
+        E::ColumnAdded(a) => column_added(tx, e, a).await,
+        E::ColumnUpdated(u) => column_updated(tx, e, u).await,
+        E::ColumnRemoved(r) => column_removed(tx, e, r).await,
+        E::GroupAdded(g) => {
+            insert_group(tx, g.board_id, &g.group, None).await?;
+            touch_board(tx, e, g.board_id, "").await
+        }
+        E::BoardMemberAdded(m) => board_member(tx, e, m, 1).await,
+        E::BoardMemberRoleChanged(m) => board_member(tx, e, m, 0).await,
+        E::BoardMemberRemoved(m) => {
+            let gone = sqlx::query("DELETE FROM rm_board_members WHERE board_id = $1 AND user_id = $2")
+                .bind(m.scope_id)
+                .bind(m.user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let delta = -i32::try_from(gone).unwrap_or(0);
+            touch_board(tx, e, m.scope_id, &format!(", member_count = member_count + ({delta})")).await
+        }
+        _ => apply_item_event(tx, e).await,
+    }
+}
+
+async fn apply_item_event(tx: &mut Tx, e: &RecordedEvent) -> R {
+    match &e.event {
+        E::ItemCreated(c) => item_created(tx, e, c).await,
+        E::ItemUpdated(u) => item_updated(tx, e, u).await,
+        E::ItemMoved(m) => {
+            set_item(tx, e, m.item_id, "group_id = $5, rank = $6", |a| {
+                a.add(m.group_id)?;
+                a.add(&m.rank)
+            })
+            .await?;
+            Ok(())
+        }
+        E::ItemAssigned(a) => assignment(tx, e, a, 1).await,
+        E::ItemUnassigned(a) => assignment(tx, e, a, -1).await,
+        E::ItemDeleted(d) => item_deleted(tx, e, d).await,
+        E::CommentAdded(c) => comment_added(tx, e, c).await,
+        E::FileAttached(f) => file_attached(tx, e, f).await,
+        _ => Ok(()),
+    }
+}
+
+async fn workspace_created(tx: &mut Tx, e: &RecordedEvent, c: &WorkspaceCreated) -> R {
+    sqlx::query(
+        "INSERT INTO rm_workspaces (workspace_id, name, created_by, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (workspace_id) DO NOTHING",
+    )
+    .bind(c.workspace_id)
+    .bind(&c.name)
+    .bind(c.owner_id)
+    .bind(e.occurred_at)
+    .bind(version(e))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO rm_workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING")
+        .bind(c.workspace_id)
+        .bind(c.owner_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn profile_updated(tx: &mut Tx, e: &RecordedEvent, u: &UserProfileUpdated) -> R {
+    sqlx::query(
+        "INSERT INTO rm_user_profiles (user_id, first_name, last_name, avatar, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (user_id) DO UPDATE SET first_name = coalesce($2, rm_user_profiles.first_name), \
+         last_name = coalesce($3, rm_user_profiles.last_name), avatar = coalesce($4, rm_user_profiles.avatar), updated_at = $5",
+    )
+    .bind(u.user_id)
+    .bind(&u.first_name)
+    .bind(&u.last_name)
+    .bind(&u.avatar)
+    .bind(e.occurred_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn board_created(tx: &mut Tx, e: &RecordedEvent, c: &BoardCreated) -> R {
+    sqlx::query(
+        "INSERT INTO rm_boards (board_id, workspace_id, name, description, created_by, created_at, updated_at, version, member_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, 1) ON CONFLICT (board_id) DO NOTHING",
+    )
+    .bind(c.board_id)
+    .bind(c.workspace_id)
+    .bind(&c.name)
+    .bind(&c.description)
+    .bind(c.owner_id)
+    .bind(e.occurred_at)
+    .bind(version(e))
+    .execute(&mut *tx)
+    .await?;
+    for (i, column) in c.columns.iter().enumerate() {
+        insert_column(tx, c.board_id, column, Some(i)).await?;
+    }
+    for (i, group) in c.groups.iter().enumerate() {
+        insert_group(tx, c.board_id, group, Some(i)).await?;
+    }
+    sqlx::query("INSERT INTO rm_board_members (board_id, user_id, role) VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING")
+        .bind(c.board_id)
+        .bind(c.owner_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO rm_board_stats (board_id, workspace_id, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(c.board_id)
+        .bind(c.workspace_id)
+        .bind(e.occurred_at)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Moves a board's version and update time after an event of its own stream,
+/// with `extra` changes (`, archived = true`).
+async fn touch_board(tx: &mut Tx, e: &RecordedEvent, board: Uuid, extra: &str) -> R {
+    let sql = format!("UPDATE rm_boards SET updated_at = $2, version = $3{extra} WHERE board_id = $1");
+    sqlx::query(&sql).bind(board).bind(e.occurred_at).bind(version(e)).execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Moves a board's live item count (item events do not change the board's version).
+async fn count_items(tx: &mut Tx, board: Uuid, delta: i32) -> R {
+    sqlx::query("UPDATE rm_boards SET item_count = item_count + $2 WHERE board_id = $1")
+        .bind(board)
+        .bind(delta)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_column(tx: &mut Tx, board: Uuid, c: &sunday_domain::columns::Column, ordinal: Option<usize>) -> R {
+    sqlx::query(
+        "INSERT INTO rm_columns (board_id, column_id, ordinal, key, title, type, settings) \
+         VALUES ($1, $2, coalesce($3, (SELECT coalesce(max(ordinal) + 1, 0) FROM rm_columns WHERE board_id = $1)), $4, $5, $6, $7) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(board)
+    .bind(c.id)
+    .bind(ordinal.and_then(|o| i32::try_from(o).ok()))
+    .bind(&c.key)
+    .bind(&c.title)
+    .bind(serde_json::to_value(c.column_type).ok().and_then(|v| v.as_str().map(str::to_owned)))
+    .bind(Value::Object(c.settings.clone()))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_group(tx: &mut Tx, board: Uuid, g: &Group, ordinal: Option<usize>) -> R {
+    sqlx::query(
+        "INSERT INTO rm_groups (board_id, group_id, ordinal, title, color) \
+         VALUES ($1, $2, coalesce($3, (SELECT coalesce(max(ordinal) + 1, 0) FROM rm_groups WHERE board_id = $1)), $4, $5) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(board)
+    .bind(g.id)
+    .bind(ordinal.and_then(|o| i32::try_from(o).ok()))
+    .bind(&g.title)
+    .bind(&g.color)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn column_added(tx: &mut Tx, e: &RecordedEvent, a: &ColumnAdded) -> R {
+    insert_column(tx, a.board_id, &a.column, None).await?;
+    touch_board(tx, e, a.board_id, "").await
+}
+
+async fn column_updated(tx: &mut Tx, e: &RecordedEvent, u: &ColumnUpdated) -> R {
+    sqlx::query("UPDATE rm_columns SET title = coalesce($3, title), settings = coalesce($4, settings) WHERE board_id = $1 AND column_id = $2")
+        .bind(u.board_id)
+        .bind(u.column_id)
+        .bind(&u.title)
+        .bind(u.settings.clone().map(Value::Object))
+        .execute(&mut *tx)
+        .await?;
+    touch_board(tx, e, u.board_id, "").await
+}
+
+/// Removes a column, its values from the board's items, and recomputes the
+/// board's statistics (a removed `status` or `estimatedHours` changes them).
+async fn column_removed(tx: &mut Tx, e: &RecordedEvent, r: &ColumnRemoved) -> R {
+    let key: Option<String> = sqlx::query_scalar("DELETE FROM rm_columns WHERE board_id = $1 AND column_id = $2 RETURNING key")
+        .bind(r.board_id)
+        .bind(r.column_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(key) = key {
+        sqlx::query(
+            "UPDATE rm_items SET item_data = item_data - $3 \
+             WHERE workspace_id = $2 AND board_id = $1 AND item_data ? $3",
+        )
+        .bind(r.board_id)
+        .bind(e.workspace_id.unwrap_or_default())
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+        recompute_stats(tx, r.board_id, e).await?;
+    }
+    touch_board(tx, e, r.board_id, "").await
+}
+
+async fn board_member(tx: &mut Tx, e: &RecordedEvent, m: &BoardMemberAdded, count_delta: i32) -> R {
+    let inserted = sqlx::query(
+        "INSERT INTO rm_board_members (board_id, user_id, role) VALUES ($1, $2, $3) \
+         ON CONFLICT (board_id, user_id) DO UPDATE SET role = EXCLUDED.role RETURNING (xmax = 0) AS inserted",
+    )
+    .bind(m.board_id)
+    .bind(m.user_id)
+    .bind(m.role.as_str())
+    .fetch_one(&mut *tx)
+    .await?
+    .get::<bool, _>("inserted");
+    let delta = if inserted { count_delta.max(1) } else { 0 };
+    touch_board(tx, e, m.board_id, &format!(", member_count = member_count + {delta}")).await
+}
+
+/// The parts of an item the statistics count.
+struct Counted {
+    status: Option<String>,
+    hours: f64,
+    assignees: Vec<Uuid>,
+}
+
+fn counted(data: &Value) -> (Option<String>, f64) {
+    let status = data.get("status").and_then(Value::as_str).map(str::to_owned);
+    let hours = data.get("estimatedHours").and_then(Value::as_f64).unwrap_or(0.0);
+    (status, hours)
+}
+
+/// A change to a board's statistics.
+#[derive(Default)]
+struct StatsDelta {
+    items: i32,
+    hours: f64,
+    statuses: Vec<(String, i32)>,
+    assignees: Vec<(String, i32)>,
+}
+
+impl StatsDelta {
+    /// The difference between what an item counted before and after.
+    fn between(before: Option<&Counted>, after: Option<&Counted>) -> Self {
+        let mut d = Self::default();
+        for (c, sign) in [(before, -1), (after, 1)] {
+            let Some(c) = c else { continue };
+            d.items += sign;
+            d.hours += f64::from(sign) * c.hours;
+            d.statuses.extend(c.status.iter().map(|s| (s.clone(), sign)));
+            d.assignees.extend(c.assignees.iter().map(|a| (a.to_string(), sign)));
+        }
+        d
+    }
+
+    async fn apply(self, tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
+        let mut by_status = "by_status".to_owned();
+        let mut by_assignee = "by_assignee".to_owned();
+        let mut labels: Vec<String> = Vec::new();
+        for (label, d) in self.statuses {
+            labels.push(label);
+            by_status = format!("rm_bump({by_status}, ${}, {d})", labels.len() + 4);
+        }
+        for (user, d) in self.assignees {
+            labels.push(user);
+            by_assignee = format!("rm_bump({by_assignee}, ${}, {d})", labels.len() + 4);
+        }
+        let sql = format!(
+            "UPDATE rm_board_stats SET item_count = item_count + $2, estimated_hours_total = estimated_hours_total + $3, \
+             updated_at = $4, by_status = {by_status}, by_assignee = {by_assignee} WHERE board_id = $1"
+        );
+        let mut q = sqlx::query(&sql).bind(board).bind(self.items).bind(self.hours).bind(e.occurred_at);
+        for label in &labels {
+            q = q.bind(label);
+        }
+        q.execute(&mut *tx).await?;
+        Ok(())
+    }
+}
+
+/// Rebuilds one board's statistics from its live items.
+async fn recompute_stats(tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
+    sqlx::query(
+        "UPDATE rm_board_stats s SET item_count = agg.n, estimated_hours_total = agg.hours, \
+           by_status = agg.by_status, by_assignee = agg.by_assignee, updated_at = $2 \
+         FROM (SELECT count(*)::int AS n, coalesce(sum((item_data->>'estimatedHours')::float8), 0) AS hours, \
+                 coalesce((SELECT jsonb_object_agg(st, c) FROM (SELECT item_data->>'status' st, count(*) c FROM rm_items \
+                    WHERE board_id = $1 AND deleted_at IS NULL AND item_data ? 'status' GROUP BY 1) x), '{}') AS by_status, \
+                 coalesce((SELECT jsonb_object_agg(a::text, c) FROM (SELECT unnest(assignees) a, count(*) c FROM rm_items \
+                    WHERE board_id = $1 AND deleted_at IS NULL GROUP BY 1) y), '{}') AS by_assignee \
+               FROM rm_items WHERE board_id = $1 AND deleted_at IS NULL) agg \
+         WHERE s.board_id = $1",
+    )
+    .bind(board)
+    .bind(e.occurred_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn item_created(tx: &mut Tx, e: &RecordedEvent, c: &ItemCreated) -> R {
+    let workspace = e.workspace_id.unwrap_or_default();
+    let data = json!(c.item_data);
+    let done = sqlx::query(
+        "INSERT INTO rm_items (workspace_id, item_id, board_id, group_id, name, description, item_data, rank, \
+           created_by, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) ON CONFLICT DO NOTHING",
+    )
+    .bind(workspace)
+    .bind(c.item_id)
+    .bind(c.board_id)
+    .bind(c.group_id)
+    .bind(&c.name)
+    .bind(&c.description)
+    .bind(&data)
+    .bind(&c.rank)
+    .bind(e.metadata.actor_id)
+    .bind(e.occurred_at)
+    .bind(version(e))
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(());
+    }
+    count_items(tx, c.board_id, 1).await?;
+    let (status, hours) = counted(&data);
+    StatsDelta::between(None, Some(&Counted { status, hours, assignees: Vec::new() })).apply(tx, c.board_id, e).await
+}
+
+/// The counted parts of a live item, locked for the update that follows.
+async fn live_item(tx: &mut Tx, workspace: Uuid, item: Uuid) -> Result<Option<(Value, Counted)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT item_data, assignees FROM rm_items WHERE workspace_id = $1 AND item_id = $2 AND deleted_at IS NULL FOR UPDATE",
+    )
+    .bind(workspace)
+    .bind(item)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|r| {
+        let data: Value = r.get("item_data");
+        let (status, hours) = counted(&data);
+        (data, Counted { status, hours, assignees: r.get("assignees") })
+    }))
+}
+
+/// Runs `UPDATE rm_items SET <changes>, updated_at, version` on one item;
+/// `$1..$4` are workspace, item, time and version, `extra` adds `$5...`.
+async fn set_item<F>(tx: &mut Tx, e: &RecordedEvent, item: Uuid, changes: &str, extra: F) -> R
+where
+    F: FnOnce(&mut PgArguments) -> Result<(), BoxDynError>,
+{
+    let sql = format!("UPDATE rm_items SET {changes}, updated_at = $3, version = $4 WHERE workspace_id = $1 AND item_id = $2");
+    let mut args = PgArguments::default();
+    let encoded = (|| {
+        args.add(e.workspace_id.unwrap_or_default())?;
+        args.add(item)?;
+        args.add(e.occurred_at)?;
+        args.add(version(e))?;
+        extra(&mut args)
+    })();
+    encoded.map_err(sqlx::Error::Encode)?;
+    sqlx::query_with(&sql, args).execute(&mut *tx).await?;
+    Ok(())
+}
+
+async fn item_updated(tx: &mut Tx, e: &RecordedEvent, u: &ItemUpdated) -> R {
+    let workspace = e.workspace_id.unwrap_or_default();
+    let Some((mut data, before)) = live_item(tx, workspace, u.item_id).await? else { return Ok(()) };
+    if let Value::Object(map) = &mut data {
+        for (k, v) in &u.item_data {
+            if v.is_null() {
+                map.remove(k);
+            } else {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let (status, hours) = counted(&data);
+    let after = Counted { status, hours, assignees: before.assignees.clone() };
+    set_item(tx, e, u.item_id, "name = coalesce($5, name), description = coalesce($6, description), item_data = $7", |a| {
+        a.add(&u.name)?;
+        a.add(&u.description)?;
+        a.add(&data)
+    })
+    .await?;
+    if after.status != before.status || after.hours != before.hours {
+        let board = e.board_id.unwrap_or_default();
+        let strip = |c: &Counted| Counted { status: c.status.clone(), hours: c.hours, assignees: Vec::new() };
+        StatsDelta::between(Some(&strip(&before)), Some(&strip(&after))).apply(tx, board, e).await?;
+    }
+    Ok(())
+}
+
+async fn assignment(tx: &mut Tx, e: &RecordedEvent, a: &ItemAssignment, sign: i32) -> R {
+    let workspace = e.workspace_id.unwrap_or_default();
+    let Some((_, before)) = live_item(tx, workspace, a.item_id).await? else { return Ok(()) };
+    let has = before.assignees.contains(&a.user_id);
+    if (sign > 0) == has {
+        return Ok(());
+    }
+    let change = if sign > 0 { "assignees = array_append(assignees, $5)" } else { "assignees = array_remove(assignees, $5)" };
+    set_item(tx, e, a.item_id, change, |args| args.add(a.user_id)).await?;
+    let delta = StatsDelta { assignees: vec![(a.user_id.to_string(), sign)], ..StatsDelta::default() };
+    delta.apply(tx, e.board_id.unwrap_or_default(), e).await
+}
+
+async fn item_deleted(tx: &mut Tx, e: &RecordedEvent, d: &ItemDeleted) -> R {
+    let workspace = e.workspace_id.unwrap_or_default();
+    let Some((_, before)) = live_item(tx, workspace, d.item_id).await? else { return Ok(()) };
+    set_item(tx, e, d.item_id, "deleted_at = $3", |_| Ok(())).await?;
+    let board = e.board_id.unwrap_or_default();
+    count_items(tx, board, -1).await?;
+    StatsDelta::between(Some(&before), None).apply(tx, board, e).await
+}
+
+async fn comment_added(tx: &mut Tx, e: &RecordedEvent, c: &CommentAdded) -> R {
+    sqlx::query(
+        "INSERT INTO rm_comments (comment_id, workspace_id, board_id, item_id, body, author_id, created_at, position) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(c.comment_id)
+    .bind(e.workspace_id.unwrap_or_default())
+    .bind(e.board_id.unwrap_or_default())
+    .bind(c.item_id)
+    .bind(&c.body)
+    .bind(e.metadata.actor_id)
+    .bind(e.occurred_at)
+    .bind(e.position)
+    .execute(&mut *tx)
+    .await?;
+    set_item(tx, e, c.item_id, "name = name", |_| Ok(())).await
+}
+
+async fn file_attached(tx: &mut Tx, e: &RecordedEvent, f: &FileAttached) -> R {
+    sqlx::query(
+        "INSERT INTO rm_files (file_id, workspace_id, board_id, item_id, name, content_type, size, uploaded_by, created_at, position) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(f.file_id)
+    .bind(e.workspace_id.unwrap_or_default())
+    .bind(e.board_id.unwrap_or_default())
+    .bind(f.item_id)
+    .bind(&f.name)
+    .bind(&f.content_type)
+    .bind(i64::try_from(f.size).unwrap_or(i64::MAX))
+    .bind(e.metadata.actor_id)
+    .bind(e.occurred_at)
+    .bind(e.position)
+    .execute(&mut *tx)
+    .await?;
+    set_item(tx, e, f.item_id, "name = name", |_| Ok(())).await
+}
+
+/// What an event is about, for its activity entry.
+fn subject(e: &E) -> (&'static str, Option<Uuid>) {
+    match e {
+        E::BoardCreated(c) => ("board", Some(c.board_id)),
+        E::BoardUpdated(u) => ("board", Some(u.board_id)),
+        E::BoardArchived(a) => ("board", Some(a.board_id)),
+        E::ColumnAdded(a) => ("column", Some(a.column.id)),
+        E::ColumnUpdated(u) => ("column", Some(u.column_id)),
+        E::ColumnRemoved(r) => ("column", Some(r.column_id)),
+        E::GroupAdded(g) => ("group", Some(g.group.id)),
+        E::BoardMemberAdded(m) | E::BoardMemberRoleChanged(m) => ("member", Some(m.user_id)),
+        E::BoardMemberRemoved(m) => ("member", Some(m.user_id)),
+        E::ItemCreated(c) => ("item", Some(c.item_id)),
+        E::ItemUpdated(u) => ("item", Some(u.item_id)),
+        E::ItemMoved(m) => ("item", Some(m.item_id)),
+        E::ItemAssigned(a) | E::ItemUnassigned(a) => ("item", Some(a.item_id)),
+        E::ItemDeleted(d) => ("item", Some(d.item_id)),
+        E::CommentAdded(c) => ("comment", Some(c.comment_id)),
+        E::FileAttached(f) => ("file", Some(f.file_id)),
+        _ => ("workspace", None),
+    }
+}
+
+/// `ItemCreated` becomes `item_created`.
+fn action(event_type: &str) -> String {
+    let mut out = String::with_capacity(event_type.len() + 4);
+    for (i, ch) in event_type.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The item an event belongs to, if any.
+fn item_of(e: &RecordedEvent) -> Option<Uuid> {
+    let name = e.stream_id.as_str();
+    name.strip_prefix("item-").and_then(|id| Uuid::parse_str(id).ok())
+}
+
+async fn record_activity(tx: &mut Tx, e: &RecordedEvent) -> R {
+    let (entity_type, entity) = subject(&e.event);
+    sqlx::query(
+        "INSERT INTO rm_activity_log (id, workspace_id, board_id, item_id, action, entity_type, entity_id, user_id, created_at, position, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+    )
+    .bind(e.event_id)
+    .bind(e.workspace_id.unwrap_or_default())
+    .bind(e.board_id)
+    .bind(item_of(e))
+    .bind(action(e.event.event_type()))
+    .bind(entity_type)
+    .bind(entity.or(e.board_id).unwrap_or_default())
+    .bind(e.metadata.actor_id)
+    .bind(e.occurred_at)
+    .bind(e.position)
+    .bind(e.event.payload())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

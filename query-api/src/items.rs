@@ -1,0 +1,191 @@
+//! Item reads: a board's items (filtered, in rank order, keyset-paged), one
+//! item, its comments and activity, and file metadata.
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::QueryState;
+use crate::access;
+use crate::boards::{PageQuery, activity_page};
+use crate::problem::QueryError;
+use crate::respond::{Reader, decode_cursor, encode_cursor, id, limit};
+
+/// The filters of an item listing; all must hold.
+#[derive(Default)]
+struct Filters {
+    status: Option<String>,
+    assignee: Option<Uuid>,
+    tags: Vec<String>,
+    q: Option<String>,
+    group: Option<Uuid>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    board: Option<String>,
+}
+
+/// Parses the query string by hand: `tag` may repeat.
+fn filters(raw: Option<&str>) -> Result<Filters, QueryError> {
+    let mut f = Filters::default();
+    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(raw.unwrap_or(""))?;
+    for (k, v) in pairs {
+        match k.as_str() {
+            "status" => f.status = Some(v),
+            "assignee" => f.assignee = Some(filter_id(&v, "assignee")?),
+            "tag" => f.tags.push(v),
+            "q" => f.q = Some(v),
+            "groupId" => f.group = Some(filter_id(&v, "groupId")?),
+            "limit" => f.limit = Some(v),
+            "cursor" => f.cursor = Some(v),
+            "boardId" => f.board = Some(v),
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+fn filter_id(raw: &str, field: &'static str) -> Result<Uuid, QueryError> {
+    Uuid::parse_str(raw).map_err(|_| QueryError::Unprocessable { field, message: "must be a UUID".into() })
+}
+
+/// `a=1&b=x%20y` into pairs, percent-decoded.
+fn serde_urlencoded_pairs(raw: &str) -> Result<Vec<(String, String)>, QueryError> {
+    let parsed: Vec<(String, String)> = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{raw}").parse().map_err(|_| QueryError::BadRequest("malformed query string".into()))?,
+    )
+    .map_err(|_| QueryError::BadRequest("malformed query string".into()))?
+    .0;
+    Ok(parsed)
+}
+
+#[derive(Serialize, Deserialize)]
+struct RankCursor {
+    r: String,
+}
+
+const LIST: &str = "SELECT i.rank, rm_item_json(i) FROM rm_items i \
+    WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL \
+      AND ($3::text IS NULL OR i.item_data ->> 'status' = $3) \
+      AND ($4::uuid IS NULL OR $4 = ANY (i.assignees)) \
+      AND ($5::jsonb IS NULL OR i.item_data -> 'tags' @> $5) \
+      AND ($6::text IS NULL OR i.name ILIKE '%' || $6 || '%') \
+      AND ($7::uuid IS NULL OR i.group_id = $7) \
+      AND ($8::text IS NULL OR i.rank > $8) \
+    ORDER BY i.rank LIMIT $9";
+
+/// Escapes `%`, `_` and `\` so `q` matches literally.
+fn like_literal(q: &str) -> String {
+    q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters) -> Result<Response, QueryError> {
+    let board = access::board(&s.pool, id(board_raw, "board")?, reader.user_id).await?;
+    let limit = limit(f.limit.as_deref())?;
+    let after: Option<RankCursor> = decode_cursor(f.cursor.as_deref())?;
+    let tags = (!f.tags.is_empty()).then(|| json!(f.tags));
+    let rows: Vec<(String, Value)> = sqlx::query_as(LIST)
+        .bind(board.workspace_id)
+        .bind(board.board_id)
+        .bind(f.status)
+        .bind(f.assignee)
+        .bind(tags)
+        .bind(f.q.as_deref().map(like_literal))
+        .bind(f.group)
+        .bind(after.map(|c| c.r))
+        .bind(limit + 1)
+        .fetch_all(&s.pool)
+        .await?;
+    let (page, next) = crate::page(rows, limit, |(r, _)| encode_cursor(&RankCursor { r: r.clone() }));
+    Ok(reader.answer(Value::Array(page.into_iter().map(|(_, v)| v).collect()), Some(next)))
+}
+
+/// `GET /v1/boards/{id}/items?status=&assignee=&tag=&q=&groupId=&limit=&cursor=`
+#[tracing::instrument(skip_all, fields(board_id = %board))]
+pub(crate) async fn board_items(State(s): State<QueryState>, reader: Reader, Path(board): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, QueryError> {
+    list_items(&s, &reader, &board, filters(raw.as_deref())?).await
+}
+
+/// `GET /v1/items?boardId=...` (the same listing).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn items(State(s): State<QueryState>, reader: Reader, RawQuery(raw): RawQuery) -> Result<Response, QueryError> {
+    let mut f = filters(raw.as_deref())?;
+    let board = f.board.take().ok_or_else(|| QueryError::BadRequest("boardId is required".into()))?;
+    list_items(&s, &reader, &board, f).await
+}
+
+const ITEM: &str = "SELECT rm_item_json(i) || jsonb_build_object(\
+      'commentCount', (SELECT count(*) FROM rm_comments c WHERE c.item_id = i.item_id), \
+      'files', coalesce((SELECT jsonb_agg(rm_file_json(f) ORDER BY f.position DESC) FROM rm_files f WHERE f.item_id = i.item_id), '[]')) \
+    FROM rm_items i WHERE i.workspace_id = $1 AND i.item_id = $2";
+
+/// `GET /v1/items/{id}`
+#[tracing::instrument(skip_all, fields(item_id = %raw))]
+pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>) -> Result<Response, QueryError> {
+    let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
+    let data: Value = sqlx::query_scalar(ITEM).bind(item.board.workspace_id).bind(item.item_id).fetch_one(&s.pool).await?;
+    Ok(reader.answer(data, None))
+}
+
+#[derive(Serialize, Deserialize)]
+struct PositionCursor {
+    p: i64,
+}
+
+/// `GET /v1/items/{id}/comments`: oldest first.
+#[tracing::instrument(skip_all, fields(item_id = %raw))]
+pub(crate) async fn comments(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>, Query(q): Query<PageQuery>) -> Result<Response, QueryError> {
+    let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
+    let limit = limit(q.limit.as_deref())?;
+    let after: Option<PositionCursor> = decode_cursor(q.cursor.as_deref())?;
+    let rows: Vec<(i64, Value)> = sqlx::query_as(
+        "SELECT position, jsonb_build_object('id', comment_id, 'itemId', item_id, 'body', body, 'authorId', author_id, \
+           'createdAt', rm_ts(created_at)) FROM rm_comments \
+         WHERE item_id = $1 AND ($2::bigint IS NULL OR position > $2) ORDER BY position LIMIT $3",
+    )
+    .bind(item.item_id)
+    .bind(after.map(|c| c.p))
+    .bind(limit + 1)
+    .fetch_all(&s.pool)
+    .await?;
+    let (page, next) = crate::page(rows, limit, |(p, _)| encode_cursor(&PositionCursor { p: *p }));
+    Ok(reader.answer(Value::Array(page.into_iter().map(|(_, v)| v).collect()), Some(next)))
+}
+
+/// `GET /v1/items/{id}/activity`
+#[tracing::instrument(skip_all, fields(item_id = %raw))]
+pub(crate) async fn activity(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>, Query(q): Query<PageQuery>) -> Result<Response, QueryError> {
+    let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
+    activity_page(&s, &reader, item.board.board_id, Some(item.item_id), &q).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FilesQuery {
+    item_id: Option<String>,
+    board_id: Option<String>,
+}
+
+/// `GET /v1/files?itemId=` or `?boardId=`: file metadata, newest first.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn files(State(s): State<QueryState>, reader: Reader, Query(q): Query<FilesQuery>) -> Result<Response, QueryError> {
+    let (board, item) = match (q.item_id.as_deref(), q.board_id.as_deref()) {
+        (Some(raw), _) => {
+            let item = access::item(&s.pool, id(raw, "item")?, reader.user_id).await?;
+            (item.board.board_id, Some(item.item_id))
+        }
+        (None, Some(raw)) => (access::board(&s.pool, id(raw, "board")?, reader.user_id).await?.board_id, None),
+        (None, None) => return Err(QueryError::BadRequest("itemId or boardId is required".into())),
+    };
+    let data: Value = sqlx::query_scalar(
+        "SELECT coalesce(jsonb_agg(rm_file_json(f) ORDER BY f.position DESC), '[]') FROM rm_files f \
+         WHERE f.board_id = $1 AND ($2::uuid IS NULL OR f.item_id = $2) \
+           AND EXISTS (SELECT 1 FROM rm_items i WHERE i.item_id = f.item_id AND i.deleted_at IS NULL)",
+    )
+    .bind(board)
+    .bind(item)
+    .fetch_one(&s.pool)
+    .await?;
+    Ok(reader.answer(data, Some(None)))
+}

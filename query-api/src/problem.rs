@@ -1,0 +1,69 @@
+//! The query API's errors, rendered as RFC 9457 problem+json.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything a read can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// No valid bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A malformed query parameter, cursor or header.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unknown resource, or one the caller may not read.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A well-formed parameter that breaks a rule.
+    #[error("{field}: {message}")]
+    Unprocessable { field: &'static str, message: String },
+    /// `X-Sunday-Min-Position` was not reached in time.
+    #[error("the read models have not reached position {0} yet; retry later")]
+    NotReached(i64),
+    /// Something failed on our side; details are logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl QueryError {
+    fn spec(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "/problems/not-found", "Not found"),
+            Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
+            Self::NotReached(_) => (StatusCode::GATEWAY_TIMEOUT, "/problems/not-reached", "Read model not caught up"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for QueryError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "read failed");
+        Self::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let (status, problem_type, title) = self.spec();
+        let detail = match &self {
+            Self::Internal(_) => "the server failed to handle the request; it has been logged".to_owned(),
+            other => other.to_string(),
+        };
+        let mut body = json!({ "type": problem_type, "title": title, "status": status.as_u16(), "detail": detail });
+        if let Self::Unprocessable { field, message } = &self {
+            body["errors"] = json!([{ "field": field, "message": message }]);
+        }
+        let mut response = (status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

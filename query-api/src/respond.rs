@@ -1,0 +1,126 @@
+//! What every read shares: the caller, the read-your-writes wait, pagination
+//! cursors, and the answer with `ETag` and `X-Sunday-Position`.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sunday_domain::token::verify;
+use uuid::Uuid;
+
+use crate::QueryState;
+use crate::problem::QueryError;
+
+/// The authenticated reader, once the read models are as fresh as it asked.
+pub(crate) struct Reader {
+    pub(crate) user_id: Uuid,
+    /// The checkpoint the answer reflects at least.
+    pub(crate) position: i64,
+    if_none_match: Option<String>,
+}
+
+impl FromRequestParts<QueryState> for Reader {
+    type Rejection = QueryError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &QueryState) -> Result<Self, Self::Rejection> {
+        let user_id = authenticate(&parts.headers, state)?;
+        let min = match parts.headers.get("x-sunday-min-position") {
+            Some(v) => Some(
+                v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(|| {
+                    QueryError::BadRequest("X-Sunday-Min-Position must be a log position (an integer)".into())
+                })?,
+            ),
+            None => None,
+        };
+        let position = wait_for(state, min).await?;
+        let if_none_match = parts.headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Self { user_id, position, if_none_match })
+    }
+}
+
+fn authenticate(headers: &HeaderMap, state: &QueryState) -> Result<Uuid, QueryError> {
+    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = header
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .ok_or_else(|| QueryError::Unauthorized("an Authorization: Bearer <JWT> header is required".into()))?;
+    let claims = verify(&state.config.jwt_secret, token.trim(), chrono::Utc::now().timestamp())
+        .map_err(|e| QueryError::Unauthorized(e.to_string()))?;
+    Ok(claims.sub)
+}
+
+/// Waits until the read models reach `min` (up to the configured time).
+async fn wait_for(state: &QueryState, min: Option<i64>) -> Result<i64, QueryError> {
+    let mut position = state.position.clone();
+    let Some(min) = min else { return Ok(*position.borrow()) };
+    let reached = tokio::time::timeout(state.config.min_position_wait, position.wait_for(|p| *p >= min)).await;
+    match reached {
+        Ok(Ok(p)) => Ok(*p),
+        _ => Err(QueryError::NotReached(min)),
+    }
+}
+
+impl Reader {
+    /// Answers `{"data": ...}` (plus `nextCursor` for pages), or 304 when the
+    /// client's `If-None-Match` names the same content.
+    pub(crate) fn answer(&self, data: Value, next_cursor: Option<Option<String>>) -> Response {
+        let mut body = json!({ "data": data });
+        if let Some(cursor) = next_cursor {
+            body["nextCursor"] = json!(cursor);
+        }
+        let bytes = body.to_string();
+        let digest = Sha256::digest(bytes.as_bytes());
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+        let matches = self.if_none_match.as_deref().is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        let mut response = if matches {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        };
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            headers.insert(ETAG, v);
+        }
+        headers.insert("x-sunday-position", HeaderValue::from(self.position));
+        response
+    }
+}
+
+/// The page size: default 50, at most 500.
+pub(crate) fn limit(raw: Option<&str>) -> Result<i64, QueryError> {
+    let Some(raw) = raw else { return Ok(50) };
+    let n: i64 = raw.parse().map_err(|_| QueryError::BadRequest("limit must be an integer".into()))?;
+    if !(1..=500).contains(&n) {
+        return Err(QueryError::Unprocessable { field: "limit", message: "must be between 1 and 500".into() });
+    }
+    Ok(n)
+}
+
+/// Encodes a keyset cursor as an opaque string.
+pub(crate) fn encode_cursor<T: Serialize>(key: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+}
+
+/// Decodes a cursor made by `encode_cursor`; anything else is a 400.
+pub(crate) fn decode_cursor<T: DeserializeOwned>(raw: Option<&str>) -> Result<Option<T>, QueryError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let bad = || QueryError::BadRequest("cursor is not one this API made".into());
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
+}
+
+/// A path or query id: anything that is not a UUID names nothing (404).
+pub(crate) fn id(raw: &str, what: &'static str) -> Result<Uuid, QueryError> {
+    Uuid::parse_str(raw).map_err(|_| QueryError::NotFound(what))
+}
+
+/// How long a read-your-writes request may wait, by default.
+pub const DEFAULT_MIN_POSITION_WAIT: Duration = Duration::from_secs(2);

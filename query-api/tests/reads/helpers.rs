@@ -1,0 +1,107 @@
+//! The whole system in one router over a fresh database, with the projector
+//! running in the background.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sunday_command_api::{AppState, Claims, Config, Secret, mint};
+use sunday_eventstore::PgEventStore;
+use sunday_projector::Feed;
+use sunday_query_api::QueryState;
+use tokio::sync::watch;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const SECRET: &str = "test-secret";
+
+pub(crate) struct System {
+    router: Router,
+    _stop: watch::Sender<bool>,
+}
+
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    pub(crate) fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    pub(crate) fn id(&self) -> Uuid {
+        self.body["data"]["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_else(|| panic!("no id in {}", self.body))
+    }
+    pub(crate) fn position(&self) -> i64 {
+        self.body["data"]["position"].as_i64().unwrap_or_else(|| panic!("no position in {}", self.body))
+    }
+}
+
+pub(crate) fn user() -> Uuid {
+    Uuid::now_v7()
+}
+
+impl System {
+    pub(crate) fn start(pool: PgPool) -> Self {
+        Self::with_wait(pool, Duration::from_secs(5))
+    }
+
+    pub(crate) fn with_wait(pool: PgPool, wait: Duration) -> Self {
+        let store = PgEventStore::new(pool.clone());
+        let commands = AppState::new(Config { jwt_secret: Secret::new(SECRET), ..Config::default() }, store.clone());
+        let feed = Feed::new();
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(sunday_projector::run(store, sunday_projector::Config::default(), feed.clone(), stop));
+        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait };
+        let reads = sunday_query_api::routes(QueryState::new(query_config, pool.clone(), feed.position()));
+        let router = sunday_command_api::with_fallbacks(sunday_command_api::routes(commands).merge(reads));
+        Self { router, _stop: stop_tx }
+    }
+
+    pub(crate) async fn send(&self, method: Method, path: &str, user: Uuid, body: Option<Value>, headers: &[(&str, String)]) -> Reply {
+        let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None };
+        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", mint(&Secret::new(SECRET), &claims)));
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = self.router.clone().oneshot(req.body(body).unwrap_or_default()).await.unwrap_or_else(|e| match e {});
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    /// A command that must succeed.
+    pub(crate) async fn command(&self, method: Method, path: &str, user: Uuid, body: Option<Value>) -> Reply {
+        let r = self.send(method.clone(), path, user, body, &[]).await;
+        assert!(r.status.is_success(), "{method} {path}: {} {}", r.status, r.body);
+        r
+    }
+
+    /// A read that waits for `position` (read-your-writes).
+    pub(crate) async fn read(&self, path: &str, user: Uuid, position: i64) -> Reply {
+        self.send(Method::GET, path, user, None, &[("x-sunday-min-position", position.to_string())]).await
+    }
+
+    /// A workspace and a default board owned by `owner`.
+    pub(crate) async fn board(&self, owner: Uuid) -> (Uuid, Uuid, i64) {
+        let ws = self.command(Method::POST, "/v1/workspaces", owner, Some(json!({"name": "Team"}))).await.id();
+        let b = self.command(Method::POST, "/v1/boards", owner, Some(json!({"workspaceId": ws, "name": "Roadmap"}))).await;
+        (ws, b.id(), b.position())
+    }
+}

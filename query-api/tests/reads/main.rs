@@ -1,0 +1,5 @@
+//! Integration tests of the read side: commands through the command API, the
+//! projector running, reads through the query API, on a real PostgreSQL.
+
+mod helpers;
+mod reads;
