@@ -64,6 +64,10 @@ enum Role {
     All,
     /// The command API only.
     CommandApi,
+    /// The projector only (`rebuild`: rebuild every read model from the log).
+    Projector(ProjectorArgs),
+    /// The query API only.
+    QueryApi,
     /// Apply the database migrations and exit.
     Migrate,
     /// Print a development JWT for a user.
@@ -77,6 +81,18 @@ enum Role {
 enum BenchKind {
     /// Single-event commands through the HTTP API at several concurrency levels.
     Commands(bench::CommandBench),
+}
+
+#[derive(Args)]
+struct ProjectorArgs {
+    #[command(subcommand)]
+    action: Option<ProjectorAction>,
+}
+
+#[derive(Subcommand)]
+enum ProjectorAction {
+    /// Rebuild every read model from the log into fresh tables, then swap them in.
+    Rebuild,
 }
 
 #[derive(Args)]
@@ -99,8 +115,13 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Role::All) {
-        Role::All => serve(&cli.common, true).await,
-        Role::CommandApi => serve(&cli.common, false).await,
+        Role::All => serve(&cli.common, Roles { commands: true, projector: true, queries: true }).await,
+        Role::CommandApi => serve(&cli.common, Roles { commands: true, projector: false, queries: false }).await,
+        Role::QueryApi => serve(&cli.common, Roles { commands: false, projector: false, queries: true }).await,
+        Role::Projector(ProjectorArgs { action: None }) => {
+            serve(&cli.common, Roles { commands: false, projector: true, queries: false }).await
+        }
+        Role::Projector(ProjectorArgs { action: Some(ProjectorAction::Rebuild) }) => rebuild(&cli.common).await,
         Role::Migrate => migrate(&cli.common).await,
         Role::Token(t) => {
             token(&cli.common, &t);
@@ -122,33 +143,49 @@ async fn migrate(common: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves the command API, and with `everything` the projector and the query
-/// API too, until SIGTERM or Ctrl-C.
-async fn serve(common: &Common, everything: bool) -> anyhow::Result<()> {
+/// Which roles one process runs.
+#[derive(Clone, Copy)]
+struct Roles {
+    commands: bool,
+    projector: bool,
+    queries: bool,
+}
+
+/// Serves the chosen roles until SIGTERM or Ctrl-C.
+async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let pool = connect(common).await?;
     MIGRATOR.run(&pool).await.context("running migrations")?;
     if common.jwt_secret == "dev-secret-change-me" {
         tracing::warn!("SUNDAY_JWT_SECRET is not set: using the development secret");
     }
     let store = PgEventStore::new(pool);
-    let state = AppState::new(command_config(common), store.clone());
-    spawn_housekeeping(&state);
+    let base = base_options(common)?;
+    sunday_projector::prepare(&store, base.clone()).await.context("preparing the read models")?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let mut app = sunday_command_api::routes(state);
+    let feed = sunday_projector::Feed::new();
+    let mut app = axum::Router::new();
+    if roles.commands {
+        let state = AppState::new(command_config(common), store.clone());
+        spawn_housekeeping(&state);
+        app = app.merge(sunday_command_api::routes(state));
+    }
     let mut projector = None;
-    if everything {
-        let feed = sunday_projector::Feed::new();
+    if roles.projector {
         let config = sunday_projector::Config {
             batch_size: common.projector_batch,
             activity_retention_months: common.activity_retention_months,
         };
-        projector = Some(tokio::spawn(sunday_projector::run(store.clone(), config, feed.clone(), stop.clone())));
-        let reads = read_pool(common, &store).await?;
-        app = app.merge(sunday_query_api::routes(sunday_query_api::QueryState::new(query_config(common), reads, feed.position())));
+        let pool = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 4).await?;
+        projector = Some(tokio::spawn(sunday_projector::run(store.clone(), pool, config, feed.clone(), stop.clone())));
+    }
+    if roles.queries {
+        let reads = read_pool(common, base.clone()).await?;
+        let state = sunday_query_api::QueryState::new(query_config(common), reads, feed.position());
+        app = app.merge(sunday_query_api::routes(state));
     }
     let app = sunday_command_api::with_fallbacks(app);
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
-    tracing::info!(address = %common.listen, everything, "sunday is listening");
+    tracing::info!(address = %common.listen, "sunday is listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     if let Some(p) = projector {
@@ -156,6 +193,20 @@ async fn serve(common: &Common, everything: bool) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn rebuild(common: &Common) -> anyhow::Result<()> {
+    let pool = connect(common).await?;
+    MIGRATOR.run(&pool).await.context("running migrations")?;
+    let store = PgEventStore::new(pool);
+    sunday_projector::rebuild(&store, base_options(common)?, &sunday_projector::Progress::bar()).await?;
+    eprintln!();
+    Ok(())
+}
+
+fn base_options(common: &Common) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
+    let url = common.database_url.as_deref().context("DATABASE_URL is not set (ops/run sets it for you)")?;
+    url.parse().context("DATABASE_URL is not a PostgreSQL URL")
 }
 
 fn command_config(common: &Common) -> Config {
@@ -174,11 +225,13 @@ fn query_config(common: &Common) -> sunday_query_api::Config {
 }
 
 /// The pool reads go to: `DATABASE_READ_URL` when set, else the primary's.
-async fn read_pool(common: &Common, store: &PgEventStore) -> anyhow::Result<sqlx::PgPool> {
-    match &common.database_read_url {
-        Some(url) => PgEventStore::connect(url, common.db_max_connections).await.context("connecting to the read replica"),
-        None => Ok(store.pool().clone()),
-    }
+async fn read_pool(common: &Common, primary: sqlx::postgres::PgConnectOptions) -> anyhow::Result<sqlx::PgPool> {
+    let base = match &common.database_read_url {
+        Some(url) => url.parse().context("DATABASE_READ_URL is not a PostgreSQL URL")?,
+        None => primary,
+    };
+    let pool = sunday_projector::schema::pool(base, sunday_projector::schema::LIVE, common.db_max_connections).await;
+    pool.context("connecting for reads")
 }
 
 async fn shutdown_signal() {

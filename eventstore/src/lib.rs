@@ -49,9 +49,12 @@ impl PgEventStore {
     /// is a fixed text with parameters, and re-planning the append on each
     /// execution (PostgreSQL's custom plans) costs more than running it.
     /// Connections are not pinged before each use (a round trip per query); a
-    /// broken one fails its query and is replaced.
+    /// broken one fails its query and is replaced. A session idle inside a
+    /// transaction (a request cancelled mid-append) is ended after 5 s, since
+    /// an open transaction holds back every reader of the log.
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-        let options = PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
+        let options = PgConnectOptions::from_str(url)?
+            .options([("plan_cache_mode", "force_generic_plan"), ("idle_in_transaction_session_timeout", "5s")]);
         PgPoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)

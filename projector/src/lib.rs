@@ -10,15 +10,19 @@
 mod apply;
 pub mod feed;
 mod partitions;
+mod rebuild;
+pub mod schema;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
-use sunday_domain::store::{Position, RecordedEvent, StoreError};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use sunday_domain::store::{EventStore, Position, RecordedEvent, StoreError};
 use sunday_eventstore::PgEventStore;
 use tokio::sync::watch;
 
 pub use feed::{Feed, Invalidation};
+pub use rebuild::{Progress, rebuild};
 
 /// The checkpoint name of the read models.
 pub const PROJECTION: &str = "read_models";
@@ -45,7 +49,13 @@ pub enum ProjectorError {
     Store(#[from] StoreError),
     #[error("read-model write failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// Another projector moved the checkpoint: this one's batch was not applied.
+    #[error("the checkpoint is at {found}, not at {expected}: another projector wrote")]
+    Fenced { expected: Position, found: Position },
 }
+
+/// The advisory lock that elects the one active projector.
+const LEADER_LOCK: i64 = 0x5355_4e44_4159_0001;
 
 /// The checkpoint of the read models (0 before the first event).
 pub async fn checkpoint(pool: &PgPool) -> Result<Position, sqlx::Error> {
@@ -56,55 +66,101 @@ pub async fn checkpoint(pool: &PgPool) -> Result<Position, sqlx::Error> {
     Ok(p.unwrap_or(0))
 }
 
-/// Applies one batch of events and moves the checkpoint, in one transaction.
-pub async fn apply_batch(pool: &PgPool, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
+/// Applies one batch of events and moves the checkpoint from `from`, in one
+/// transaction. The checkpoint row is locked and compared first, so a batch is
+/// never applied twice even if two projectors run (`Fenced`).
+pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
     let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING")
+        .bind(PROJECTION)
+        .execute(&mut *tx)
+        .await?;
+    let found: i64 = sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(PROJECTION)
+        .fetch_one(&mut *tx)
+        .await?;
+    if found != from {
+        return Err(ProjectorError::Fenced { expected: from, found });
+    }
     partitions::ensure_for(&mut tx, events).await?;
-    let mut touched = Invalidation::default();
+    let mut touched = Invalidation { position: from, ..Invalidation::default() };
     for e in events {
         apply::apply(&mut tx, e).await?;
         touched.note(e);
     }
     if let Some(last) = events.last() {
-        sqlx::query(
-            "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
-        )
-        .bind(PROJECTION)
-        .bind(last.position)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1")
+            .bind(PROJECTION)
+            .bind(last.position)
+            .execute(&mut *tx)
+            .await?;
         touched.position = last.position;
     }
     tx.commit().await?;
     Ok(touched)
 }
 
-/// Runs the projector until `stop` turns true: catch up from the checkpoint,
-/// then follow the log live.
-pub async fn run(store: PgEventStore, config: Config, feed: Feed, mut stop: watch::Receiver<bool>) -> Result<(), ProjectorError> {
-    let pool = store.pool().clone();
-    let start = checkpoint(&pool).await?;
-    feed.advance(Invalidation { position: start, ..Invalidation::default() });
+/// Makes sure the live read models exist and are of this build's version:
+/// creates them in an empty database, rebuilds them when their shape changed.
+pub async fn prepare(store: &PgEventStore, base: PgConnectOptions) -> Result<(), ProjectorError> {
+    let pool = schema::pool(base.clone(), schema::LIVE, 2).await?;
+    match schema::version(&pool, schema::LIVE).await? {
+        Some(v) if v == schema::SCHEMA_VERSION => Ok(()),
+        None if store.read_all(0, 1).await?.is_empty() => Ok(schema::create(&pool, schema::LIVE).await?),
+        found => {
+            tracing::warn!(?found, wanted = schema::SCHEMA_VERSION, "read models are missing or outdated: rebuilding");
+            rebuild(store, base, &Progress::log()).await
+        }
+    }
+}
+
+/// Runs the projector until `stop` turns true, writing through `pool` (on the
+/// live read models, see `schema::pool`). It waits to become the one active
+/// projector (a PostgreSQL advisory lock held by a connection of its own,
+/// released the moment the process dies), then catches up from the checkpoint
+/// and follows the log live.
+pub async fn run(store: PgEventStore, pool: PgPool, config: Config, feed: Feed, mut stop: watch::Receiver<bool>) -> Result<(), ProjectorError> {
+    let mut leader = PgConnection::connect_with(&pool.connect_options()).await?;
+    let elected = sqlx::query("SELECT pg_advisory_lock($1)").bind(LEADER_LOCK).execute(&mut leader);
+    tokio::select! {
+        r = elected => { r?; }
+        _ = stop.changed() => return Ok(()),
+    }
+    tracing::info!("projector elected");
     partitions::maintain(&pool, config.activity_retention_months).await?;
-    let mut tail = store.tail(start, config.batch_size);
-    tracing::info!(checkpoint = start, "projector started");
+    loop {
+        match follow(&store, &pool, &config, &feed, &mut stop).await {
+            Err(ProjectorError::Fenced { expected, found }) => {
+                tracing::warn!(expected, found, "checkpoint moved under us; resuming from it");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Follows the log from the stored checkpoint until stopped or fenced.
+async fn follow(store: &PgEventStore, pool: &PgPool, config: &Config, feed: &Feed, stop: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
+    let mut at = checkpoint(pool).await?;
+    feed.advance(Invalidation { position: at, ..Invalidation::default() });
+    let mut tail = store.tail(at, config.batch_size);
+    tracing::info!(checkpoint = at, "projecting");
     loop {
         let batch = tokio::select! {
             batch = tail.next_batch() => batch?,
             _ = stop.changed() => return Ok(()),
         };
-        let touched = apply_with_retry(&pool, &batch).await?;
+        let touched = apply_with_retry(pool, at, &batch).await?;
+        at = touched.position;
         feed.advance(touched);
     }
 }
 
 /// Retries a batch whose transaction failed for a passing reason (a lost
 /// connection), since the checkpoint did not move.
-async fn apply_with_retry(pool: &PgPool, batch: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
+async fn apply_with_retry(pool: &PgPool, from: Position, batch: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
     let mut wait = Duration::from_millis(50);
     for _ in 0..5 {
-        match apply_batch(pool, batch).await {
+        match apply_batch(pool, from, batch).await {
             Ok(t) => return Ok(t),
             Err(ProjectorError::Database(e)) if is_transient(&e) => {
                 tracing::warn!(error = %e, "projection batch failed; retrying");
@@ -114,7 +170,7 @@ async fn apply_with_retry(pool: &PgPool, batch: &[RecordedEvent]) -> Result<Inva
             Err(e) => return Err(e),
         }
     }
-    apply_batch(pool, batch).await
+    apply_batch(pool, from, batch).await
 }
 
 fn is_transient(e: &sqlx::Error) -> bool {

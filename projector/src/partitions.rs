@@ -71,7 +71,8 @@ async fn drop_expired(conn: &mut PgConnection, today: NaiveDate, retention_month
     let Some(cutoff) = month_start(total.div_euclid(12), u32::try_from(total.rem_euclid(12)).unwrap_or(0) + 1) else { return Ok(()) };
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'rm_activity_log' AND c.relname ~ '^rm_activity_log_[0-9]{4}_[0-9]{2}$'",
+         JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'rm_activity_log' \
+           AND p.relnamespace = current_schema()::regnamespace AND c.relname ~ '^rm_activity_log_[0-9]{4}_[0-9]{2}$'",
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sunday_command_api::{AppState, Claims, Config, Secret, mint};
 use sunday_eventstore::PgEventStore;
-use sunday_projector::Feed;
+use sunday_projector::{Feed, schema};
 use sunday_query_api::QueryState;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -50,18 +50,22 @@ pub(crate) fn user() -> Uuid {
 }
 
 impl System {
-    pub(crate) fn start(pool: PgPool) -> Self {
-        Self::with_wait(pool, Duration::from_secs(5))
+    pub(crate) async fn start(pool: PgPool) -> Self {
+        Self::with_wait(pool, Duration::from_secs(5)).await
     }
 
-    pub(crate) fn with_wait(pool: PgPool, wait: Duration) -> Self {
+    pub(crate) async fn with_wait(pool: PgPool, wait: Duration) -> Self {
         let store = PgEventStore::new(pool.clone());
+        let base = pool.connect_options().as_ref().clone();
+        sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
         let commands = AppState::new(Config { jwt_secret: Secret::new(SECRET), ..Config::default() }, store.clone());
         let feed = Feed::new();
         let (stop_tx, stop) = watch::channel(false);
-        tokio::spawn(sunday_projector::run(store, sunday_projector::Config::default(), feed.clone(), stop));
+        let projector_pool = schema::pool(base.clone(), schema::LIVE, 4).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
+        tokio::spawn(sunday_projector::run(store, projector_pool, sunday_projector::Config::default(), feed.clone(), stop));
         let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait };
-        let reads = sunday_query_api::routes(QueryState::new(query_config, pool.clone(), feed.position()));
+        let read_pool = schema::pool(base, schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}"));
+        let reads = sunday_query_api::routes(QueryState::new(query_config, read_pool, feed.position()));
         let router = sunday_command_api::with_fallbacks(sunday_command_api::routes(commands).merge(reads));
         Self { router, _stop: stop_tx }
     }

@@ -16,7 +16,7 @@ fn ids(v: &Value) -> Vec<String> {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn a_read_after_a_command_sees_it(pool: PgPool) {
-    let sys = System::start(pool);
+    let sys = System::start(pool).await;
     let owner = user();
     let (_, board, _) = sys.board(owner).await;
     let body = json!({"boardId": board, "name": "Plan", "itemData": {"status": "To Do", "estimatedHours": 4}});
@@ -38,7 +38,7 @@ async fn a_read_after_a_command_sees_it(pool: PgPool) {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn statistics_follow_assignments_and_deletes(pool: PgPool) {
-    let sys = System::start(pool);
+    let sys = System::start(pool).await;
     let (owner, mate) = (user(), user());
     let (ws, board, _) = sys.board(owner).await;
     sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
@@ -63,7 +63,7 @@ async fn statistics_follow_assignments_and_deletes(pool: PgPool) {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn non_members_get_404_never_an_empty_list(pool: PgPool) {
-    let sys = System::start(pool);
+    let sys = System::start(pool).await;
     let (owner, stranger) = (user(), user());
     let (ws, board, _) = sys.board(owner).await;
     let item = sys.command(Method::POST, "/v1/items", owner, Some(json!({"boardId": board, "name": "x"}))).await;
@@ -92,7 +92,7 @@ async fn non_members_get_404_never_an_empty_list(pool: PgPool) {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn filters_combine(pool: PgPool) {
-    let sys = System::start(pool);
+    let sys = System::start(pool).await;
     let (owner, mate) = (user(), user());
     let (ws, board, _) = sys.board(owner).await;
     sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
@@ -121,7 +121,7 @@ async fn filters_combine(pool: PgPool) {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn pages_hold_limit_items_and_miss_none_while_items_are_added(pool: PgPool) {
-    let sys = System::start(pool);
+    let sys = System::start(pool).await;
     let owner = user();
     let (_, board, _) = sys.board(owner).await;
     let mut existing = Vec::new();
@@ -156,7 +156,7 @@ async fn pages_hold_limit_items_and_miss_none_while_items_are_added(pool: PgPool
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn an_unchanged_read_answers_304_to_its_etag(pool: PgPool) {
-    let sys = System::start(pool);
+    let sys = System::start(pool).await;
     let owner = user();
     let (_, board, p) = sys.board(owner).await;
     let first = sys.read(&format!("/v1/boards/{board}"), owner, p).await;
@@ -172,7 +172,7 @@ async fn an_unchanged_read_answers_304_to_its_etag(pool: PgPool) {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn a_position_never_reached_is_504(pool: PgPool) {
-    let sys = System::with_wait(pool, Duration::from_millis(200));
+    let sys = System::with_wait(pool, Duration::from_millis(200)).await;
     let owner = user();
     let r = sys.read("/v1/workspaces", owner, i64::MAX).await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
@@ -182,7 +182,7 @@ async fn a_position_never_reached_is_504(pool: PgPool) {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn comments_and_files_read_back(pool: PgPool) {
-    let sys = System::start(pool);
+    let sys = System::start(pool).await;
     let owner = user();
     let (_, board, _) = sys.board(owner).await;
     let item = sys.command(Method::POST, "/v1/items", owner, Some(json!({"boardId": board, "name": "x"}))).await.id();

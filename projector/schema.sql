@@ -1,6 +1,11 @@
 -- Read models, written only by the projector and read by the query API.
 -- Every query is scoped by workspace or board, so the same key can shard them
 -- (Citus) and reads can go to replicas.
+--
+-- This script creates them in the first schema of the search_path: `rm` for
+-- the live read models, `rm_next` while `sunday projector rebuild` builds
+-- fresh ones. Names are never schema-qualified here for that reason. Bump
+-- SCHEMA_VERSION in lib.rs when it changes: the projector then rebuilds.
 
 -- Where each projection is in the log; written in the same transaction as the
 -- read-model changes it stands for.

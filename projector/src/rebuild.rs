@@ -1,0 +1,64 @@
+//! `sunday projector rebuild`: replays the whole log into fresh read models
+//! (schema `rm_next`) while the live ones keep serving, then swaps them in.
+
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sunday_domain::store::EventStore;
+use sunday_eventstore::PgEventStore;
+
+use crate::{ProjectorError, apply_batch, schema};
+
+/// Events read and applied per transaction while rebuilding.
+const BATCH: usize = 2000;
+
+/// Where rebuild progress goes.
+pub struct Progress {
+    report: Box<dyn Fn(u64, u64, f64) + Send + Sync>,
+}
+
+impl Progress {
+    /// A progress bar redrawn on standard error.
+    pub fn bar() -> Self {
+        Self {
+            report: Box::new(|done, total, rate| {
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
+                let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
+                eprint!("\rrebuild [{}{}] {done}/{total} events ({pct}%) {rate:.0} events/s   ", "#".repeat(filled), " ".repeat(20 - filled));
+            }),
+        }
+    }
+
+    /// Progress as log lines.
+    pub fn log() -> Self {
+        Self { report: Box::new(|done, total, rate| tracing::info!(done, total, rate, "rebuilding read models")) }
+    }
+}
+
+/// Rebuilds every read model from the log into `rm_next`, then makes it the
+/// live schema. Returns once the swap is done.
+pub async fn rebuild(store: &PgEventStore, base: PgConnectOptions, progress: &Progress) -> Result<(), ProjectorError> {
+    let pool = schema::pool(base, schema::NEXT, 2).await?;
+    schema::create(&pool, schema::NEXT).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM public.events").fetch_one(&pool).await?;
+    let total = u64::try_from(total).unwrap_or(0);
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let (mut at, mut done) = (0, 0u64);
+    loop {
+        let batch = store.read_all(at, BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        let next = last.position;
+        apply_batch(&pool, at, &batch).await?;
+        at = next;
+        done += u64::try_from(batch.len()).unwrap_or(0);
+        if last_report.elapsed() > Duration::from_millis(250) {
+            (progress.report)(done, total.max(done), done as f64 / started.elapsed().as_secs_f64());
+            last_report = Instant::now();
+        }
+    }
+    (progress.report)(done, total.max(done), done as f64 / started.elapsed().as_secs_f64().max(1e-9));
+    schema::promote(&pool).await?;
+    tracing::info!(events = done, seconds = started.elapsed().as_secs_f64(), "read models rebuilt and swapped in");
+    Ok(())
+}

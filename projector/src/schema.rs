@@ -1,0 +1,70 @@
+//! Where the read models live: the schema `rm` (the live ones) or `rm_next`
+//! (being rebuilt), selected by each connection's search_path, and how a
+//! schema is created from `schema.sql`.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+
+/// The version of `schema.sql`; a live schema of another version is rebuilt.
+pub const SCHEMA_VERSION: i32 = 1;
+/// The schema of the live read models.
+pub const LIVE: &str = "rm";
+/// The schema a rebuild writes into before it replaces the live one.
+pub const NEXT: &str = "rm_next";
+
+const DDL: &str = include_str!("../schema.sql");
+
+/// Connection options that find the read models of `schema` (and the event
+/// store in `public`). A session left idle inside a transaction (a task
+/// cancelled mid-batch) is ended by the server after a few seconds: an open
+/// transaction holds back every reader of the log.
+pub fn options(base: PgConnectOptions, schema: &str) -> PgConnectOptions {
+    base.options([("search_path", format!("{schema},public")), ("idle_in_transaction_session_timeout", "5s".to_owned())])
+}
+
+/// Options for the live read models from a database URL.
+pub fn live_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(options(PgConnectOptions::from_str(url)?, LIVE))
+}
+
+/// A pool on the read models of `schema`.
+pub async fn pool(base: PgConnectOptions, schema: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .test_before_acquire(false)
+        .connect_with(options(base, schema))
+        .await
+}
+
+/// The version of the read models in `schema`, `None` if it does not exist.
+pub async fn version(pool: &PgPool, schema: &str) -> Result<Option<i32>, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(format!("{schema}.read_model_info"))
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(None);
+    }
+    let sql = format!("SELECT schema_version FROM {schema}.read_model_info");
+    sqlx::query_scalar(&sql).fetch_optional(pool).await
+}
+
+/// Creates empty read models in `schema` (dropping whatever was there), all
+/// in one transaction. `pool` must have `schema` first in its search_path.
+pub async fn create(pool: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    tx.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}").as_str()).await?;
+    tx.execute(DDL).await?;
+    tx.execute(format!("CREATE TABLE read_model_info (schema_version integer NOT NULL); INSERT INTO read_model_info VALUES ({SCHEMA_VERSION})").as_str())
+        .await?;
+    tx.commit().await
+}
+
+/// Replaces the live read models by those rebuilt in `NEXT`, atomically.
+pub async fn promote(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    tx.execute(format!("DROP SCHEMA IF EXISTS {LIVE} CASCADE; ALTER SCHEMA {NEXT} RENAME TO {LIVE}").as_str()).await?;
+    tx.commit().await
+}
