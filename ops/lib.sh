@@ -4,7 +4,7 @@
 # Installs Debian packages when the named command is missing.
 ensure_package() { # command package...
   local cmd=$1; shift
-  if command -v "$cmd" >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/"$cmd" >/dev/null 2>&1; then return 0; fi
+  if command -v "$cmd" >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/"$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ]; then return 0; fi
   echo "ops: installing $* (missing $cmd)" >&2
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq >&2
@@ -51,4 +51,17 @@ start_postgres() { # dir port [settings...]
 stop_postgres() { # dir
   local bin; bin=$(pg_bin) || return 0
   [ -f "$1/postmaster.pid" ] && as_pg "$bin/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Starts a NATS server (JetStream on, storage in DIR) on PORT; prints its pid.
+start_nats() { # dir port
+  ensure_package nats-server nats-server
+  mkdir -p "$1"
+  "$(command -v nats-server || echo /usr/sbin/nats-server)" -a 127.0.0.1 -p "$2" -js -sd "$1" >"$1/server.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do
+    (echo >"/dev/tcp/127.0.0.1/$2") 2>/dev/null && { echo "$pid"; return 0; }
+    sleep 0.1
+  done
+  echo "ops: nats-server did not start (see $1/server.log)" >&2; return 1
 }

@@ -53,6 +53,12 @@ struct Common {
     /// Most events the projector applies in one transaction.
     #[arg(long, env = "SUNDAY_PROJECTOR_BATCH", default_value_t = 1000, global = true)]
     projector_batch: usize,
+    /// NATS server joining the processes (`nats://host:4222`); in-process only when unset.
+    #[arg(long, env = "SUNDAY_NATS_URL", global = true)]
+    nats_url: Option<String>,
+    /// Prefix of every NATS subject this deployment uses.
+    #[arg(long, env = "SUNDAY_NATS_PREFIX", default_value = "sunday", global = true)]
+    nats_prefix: String,
     /// Months of activity kept before their partitions are dropped.
     #[arg(long, env = "SUNDAY_ACTIVITY_RETENTION_MONTHS", default_value_t = 24, global = true)]
     activity_retention_months: u32,
@@ -163,11 +169,29 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     sunday_projector::prepare(&store, base.clone()).await.context("preparing the read models")?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let feed = sunday_projector::Feed::new();
+    let nats = match &common.nats_url {
+        Some(url) => Some(async_nats::connect(url.as_str()).await.with_context(|| format!("connecting to NATS at {url}"))?),
+        None => None,
+    };
+    if let (Some(client), true) = (&nats, roles.projector) {
+        sunday_projector::announce::publish(&feed, client.clone(), &common.nats_prefix);
+    }
     let mut app = axum::Router::new();
     if roles.commands {
         let state = AppState::new(command_config(common), store.clone());
         spawn_housekeeping(&state);
         app = app.merge(sunday_command_api::routes(state));
+    }
+    if roles.queries {
+        let reads = read_pool(common, base.clone()).await?;
+        let state = sunday_query_api::QueryState::new(query_config(common), reads);
+        if roles.projector {
+            state.follow_feed(&feed);
+        } else if let Some(client) = &nats {
+            state.follow_nats(client, &common.nats_prefix).await.context("subscribing to invalidations")?;
+        }
+        state.poll_checkpoint(std::time::Duration::from_secs(1));
+        app = app.merge(sunday_query_api::routes(state));
     }
     let mut projector = None;
     if roles.projector {
@@ -177,11 +201,6 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         };
         let pool = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 4).await?;
         projector = Some(tokio::spawn(sunday_projector::run(store.clone(), pool, config, feed.clone(), stop.clone())));
-    }
-    if roles.queries {
-        let reads = read_pool(common, base.clone()).await?;
-        let state = sunday_query_api::QueryState::new(query_config(common), reads, feed.position());
-        app = app.merge(sunday_query_api::routes(state));
     }
     let app = sunday_command_api::with_fallbacks(app);
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;

@@ -2,16 +2,19 @@
 //! read models are, and which boards, workspaces and users changed.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use sunday_domain::store::{Position, RecordedEvent};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 /// What one committed batch changed, and the checkpoint after it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invalidation {
     pub position: Position,
+    /// Workspaces whose own stream changed (name, members).
     pub workspaces: BTreeSet<Uuid>,
+    /// Boards whose stream or items changed.
     pub boards: BTreeSet<Uuid>,
     /// Users whose profile changed (their name appears in member and assignee lists).
     pub users: BTreeSet<Uuid>,
@@ -20,11 +23,14 @@ pub struct Invalidation {
 impl Invalidation {
     /// Records what an applied event touched.
     pub fn note(&mut self, e: &RecordedEvent) {
-        if let Some(b) = e.board_id {
-            self.boards.insert(b);
-        }
-        if let Some(w) = e.workspace_id {
-            self.workspaces.insert(w);
+        match (e.board_id, e.workspace_id) {
+            (Some(b), _) => {
+                self.boards.insert(b);
+            }
+            (None, Some(w)) => {
+                self.workspaces.insert(w);
+            }
+            (None, None) => {}
         }
         if let sunday_domain::DomainEvent::UserProfileUpdated(u) = &e.event {
             self.users.insert(u.user_id);
@@ -32,11 +38,15 @@ impl Invalidation {
     }
 }
 
+/// Called with every committed batch's changes before the checkpoint moves.
+pub type Hook = Arc<dyn Fn(&Invalidation) + Send + Sync>;
+
 /// The channel between the projector and the readers of its read models.
 #[derive(Clone)]
 pub struct Feed {
     position: watch::Sender<Position>,
     invalidations: broadcast::Sender<Invalidation>,
+    hooks: Arc<Mutex<Vec<Hook>>>,
 }
 
 impl Default for Feed {
@@ -47,12 +57,23 @@ impl Default for Feed {
 
 impl Feed {
     pub fn new() -> Self {
-        Self { position: watch::channel(0).0, invalidations: broadcast::channel(1024).0 }
+        Self { position: watch::channel(0).0, invalidations: broadcast::channel(1024).0, hooks: Arc::default() }
+    }
+
+    /// Runs `hook` on every committed batch, synchronously and before the
+    /// checkpoint moves: a cache evicted here is never seen stale by a reader
+    /// that waited for the checkpoint.
+    pub fn on_advance(&self, hook: Hook) {
+        self.hooks.lock().unwrap_or_else(|p| p.into_inner()).push(hook);
     }
 
     /// Announces a committed batch.
     pub fn advance(&self, done: Invalidation) {
         let position = done.position;
+        let hooks = self.hooks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for hook in hooks {
+            hook(&done);
+        }
         let _ = self.invalidations.send(done);
         self.position.send_if_modified(|p| {
             let moved = position > *p;

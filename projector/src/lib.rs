@@ -8,6 +8,7 @@
 //! eviction.
 
 mod apply;
+pub mod announce;
 pub mod feed;
 mod partitions;
 mod rebuild;

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use crate::QueryState;
 use crate::access;
 use crate::problem::QueryError;
-use crate::respond::{Reader, decode_cursor, encode_cursor, id, limit};
+use crate::cache::CachedBoard;
+use crate::respond::{Reader, Rendered, decode_cursor, encode_cursor, id, limit};
 
 const BOARD_JSON: &str = "SELECT jsonb_build_object(\
     'id', b.board_id, 'workspaceId', b.workspace_id, 'name', b.name, 'description', b.description, \
@@ -32,17 +33,34 @@ pub(crate) struct BoardQuery {
     include: Option<String>,
 }
 
-/// `GET /v1/boards/{id}?include=items`
+const READERS: &str = "SELECT user_id FROM rm_workspace_members WHERE workspace_id = $1 AND role IN ('owner', 'admin') \
+    UNION SELECT bm.user_id FROM rm_board_members bm \
+    JOIN rm_workspace_members wm ON wm.workspace_id = $1 AND wm.user_id = bm.user_id WHERE bm.board_id = $2";
+
+/// `GET /v1/boards/{id}?include=items`, served from the board cache when it can.
 #[tracing::instrument(skip_all, fields(board_id = %raw))]
 pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>, Query(q): Query<BoardQuery>) -> Result<Response, QueryError> {
-    let board = access::board(&s.pool, id(&raw, "board")?, reader.user_id).await?;
-    let mut data: Value = sqlx::query_scalar(BOARD_JSON).bind(board.board_id).fetch_one(&s.pool).await?;
+    let board_id = id(&raw, "board")?;
     let with_items = q.include.as_deref().is_some_and(|i| i.split(',').any(|p| p.trim() == "items"));
+    if let Some(hit) = s.cache.get(board_id, with_items) {
+        return match hit.readers.contains(&reader.user_id) {
+            true => Ok(reader.respond(&hit.answer)),
+            false => Err(QueryError::NotFound("board")),
+        };
+    }
+    let loaded_at = *s.position.borrow();
+    let board = access::board(&s.pool, board_id, reader.user_id).await?;
+    let mut data: Value = sqlx::query_scalar(BOARD_JSON).bind(board.board_id).fetch_one(&s.pool).await?;
     if with_items {
         let items: Value = sqlx::query_scalar(BOARD_ITEMS).bind(board.workspace_id).bind(board.board_id).fetch_one(&s.pool).await?;
         data["items"] = items;
     }
-    Ok(reader.answer(data, None))
+    let readers: Vec<Uuid> = sqlx::query_scalar(READERS).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool).await?;
+    let answer = Rendered::new(data, None);
+    let response = reader.respond(&answer);
+    let entry = CachedBoard { workspace_id: board.workspace_id, readers: readers.into_iter().collect(), answer };
+    s.cache.put(board_id, with_items, entry, loaded_at);
+    Ok(response)
 }
 
 #[derive(Deserialize)]

@@ -8,17 +8,23 @@
 
 mod access;
 mod boards;
+pub mod cache;
 mod items;
 pub mod problem;
 mod respond;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use futures_util::StreamExt;
 use sqlx::PgPool;
 use sunday_domain::token::Secret;
+use sunday_projector::{Feed, Invalidation};
 use tokio::sync::watch;
+
+use crate::cache::BoardCache;
 
 /// Settings of the query API.
 #[derive(Clone, Debug)]
@@ -32,16 +38,81 @@ pub struct Config {
 /// What every read handler shares.
 #[derive(Clone)]
 pub struct QueryState {
-    pub config: std::sync::Arc<Config>,
+    pub config: Arc<Config>,
     /// Where reads go (a replica when `DATABASE_READ_URL` is set).
     pub pool: PgPool,
-    /// The read models' checkpoint.
-    pub position: watch::Receiver<i64>,
+    /// The read models' checkpoint as this instance knows it.
+    pub(crate) position: watch::Receiver<i64>,
+    advance: Arc<watch::Sender<i64>>,
+    pub(crate) cache: Arc<BoardCache>,
 }
 
+/// How many board answers an instance caches.
+const BOARD_CACHE: usize = 10_000;
+
 impl QueryState {
-    pub fn new(config: Config, pool: PgPool, position: watch::Receiver<i64>) -> Self {
-        Self { config: std::sync::Arc::new(config), pool, position }
+    /// A query API that knows of no checkpoint yet: connect it to the
+    /// projector with `follow_feed` (same process) or `follow_nats`, and
+    /// `poll_checkpoint` as the safety net.
+    pub fn new(config: Config, pool: PgPool) -> Self {
+        let (advance, position) = watch::channel(0);
+        Self { config: Arc::new(config), pool, position, advance: Arc::new(advance), cache: Arc::new(BoardCache::new(BOARD_CACHE)) }
+    }
+
+    /// Applies a committed batch: evicts what it changed, then moves the checkpoint.
+    pub fn apply(&self, inv: &Invalidation) {
+        self.cache.invalidate(inv);
+        self.raise(inv.position);
+    }
+
+    fn raise(&self, position: i64) {
+        self.advance.send_if_modified(|p| {
+            let moved = position > *p;
+            *p = (*p).max(position);
+            moved
+        });
+    }
+
+    /// Follows the projector of this process.
+    pub fn follow_feed(&self, feed: &Feed) {
+        let me = self.clone();
+        feed.on_advance(Arc::new(move |inv: &Invalidation| me.apply(inv)));
+    }
+
+    /// Follows projectors of other processes through NATS.
+    pub async fn follow_nats(&self, client: &async_nats::Client, prefix: &str) -> Result<(), async_nats::SubscribeError> {
+        let mut sub = client.subscribe(sunday_projector::announce::subject(prefix)).await?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                match serde_json::from_slice::<Invalidation>(&msg.payload) {
+                    Ok(inv) => me.apply(&inv),
+                    Err(e) => tracing::warn!(error = %e, "unreadable invalidation"),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Every `every`, reads the checkpoint from the database; if it is ahead of
+    /// what this instance heard (a missed message, or no projector to hear),
+    /// drops the whole cache and catches up.
+    pub fn poll_checkpoint(&self, every: Duration) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match sunday_projector::checkpoint(&me.pool).await {
+                    Ok(p) if p > *me.position.borrow() => {
+                        me.cache.clear(p);
+                        me.raise(p);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "checkpoint poll failed"),
+                }
+            }
+        });
     }
 }
 

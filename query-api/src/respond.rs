@@ -72,6 +72,35 @@ impl Reader {
     /// Answers `{"data": ...}` (plus `nextCursor` for pages), or 304 when the
     /// client's `If-None-Match` names the same content.
     pub(crate) fn answer(&self, data: Value, next_cursor: Option<Option<String>>) -> Response {
+        let rendered = Rendered::new(data, next_cursor);
+        self.respond(&rendered)
+    }
+
+    /// Answers an already rendered body.
+    pub(crate) fn respond(&self, r: &Rendered) -> Response {
+        let matches = self.if_none_match.as_deref().is_some_and(|inm| inm.split(',').any(|t| t.trim() == r.etag || t.trim() == "*"));
+        let mut response = if matches {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            ([(axum::http::header::CONTENT_TYPE, "application/json")], r.body.clone()).into_response()
+        };
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&r.etag) {
+            headers.insert(ETAG, v);
+        }
+        headers.insert("x-sunday-position", HeaderValue::from(self.position));
+        response
+    }
+}
+
+/// A rendered answer body and its ETag.
+pub(crate) struct Rendered {
+    pub(crate) body: axum::body::Bytes,
+    pub(crate) etag: String,
+}
+
+impl Rendered {
+    pub(crate) fn new(data: Value, next_cursor: Option<Option<String>>) -> Self {
         let mut body = json!({ "data": data });
         if let Some(cursor) = next_cursor {
             body["nextCursor"] = json!(cursor);
@@ -79,18 +108,7 @@ impl Reader {
         let bytes = body.to_string();
         let digest = Sha256::digest(bytes.as_bytes());
         let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
-        let matches = self.if_none_match.as_deref().is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-        let mut response = if matches {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
-        };
-        let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            headers.insert(ETAG, v);
-        }
-        headers.insert("x-sunday-position", HeaderValue::from(self.position));
-        response
+        Self { body: bytes.into(), etag }
     }
 }
 

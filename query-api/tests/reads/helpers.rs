@@ -55,39 +55,37 @@ impl System {
     }
 
     pub(crate) async fn with_wait(pool: PgPool, wait: Duration) -> Self {
+        Self::build(pool, wait, None).await
+    }
+
+    /// A system whose projector also announces its batches on NATS.
+    pub(crate) async fn with_nats(pool: PgPool, client: async_nats::Client, prefix: &str) -> Self {
+        Self::build(pool, Duration::from_secs(5), Some((client, prefix.to_owned()))).await
+    }
+
+    async fn build(pool: PgPool, wait: Duration, nats: Option<(async_nats::Client, String)>) -> Self {
         let store = PgEventStore::new(pool.clone());
         let base = pool.connect_options().as_ref().clone();
         sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
         let commands = AppState::new(Config { jwt_secret: Secret::new(SECRET), ..Config::default() }, store.clone());
         let feed = Feed::new();
+        if let Some((client, prefix)) = nats {
+            sunday_projector::announce::publish(&feed, client, &prefix);
+        }
         let (stop_tx, stop) = watch::channel(false);
-        let projector_pool = schema::pool(base.clone(), schema::LIVE, 4).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
-        tokio::spawn(sunday_projector::run(store, projector_pool, sunday_projector::Config::default(), feed.clone(), stop));
         let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait };
-        let read_pool = schema::pool(base, schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}"));
-        let reads = sunday_query_api::routes(QueryState::new(query_config, read_pool, feed.position()));
+        let read_pool = schema::pool(base.clone(), schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}"));
+        let queries = QueryState::new(query_config, read_pool);
+        queries.follow_feed(&feed);
+        let reads = sunday_query_api::routes(queries);
+        let projector_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
+        tokio::spawn(sunday_projector::run(store, projector_pool, sunday_projector::Config::default(), feed.clone(), stop));
         let router = sunday_command_api::with_fallbacks(sunday_command_api::routes(commands).merge(reads));
         Self { router, _stop: stop_tx }
     }
 
     pub(crate) async fn send(&self, method: Method, path: &str, user: Uuid, body: Option<Value>, headers: &[(&str, String)]) -> Reply {
-        let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None };
-        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", mint(&Secret::new(SECRET), &claims)));
-        for (k, v) in headers {
-            req = req.header(*k, v.as_str());
-        }
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let resp = self.router.clone().oneshot(req.body(body).unwrap_or_default()).await.unwrap_or_else(|e| match e {});
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        send_to(&self.router, method, path, user, body, headers).await
     }
 
     /// A command that must succeed.
@@ -108,4 +106,36 @@ impl System {
         let b = self.command(Method::POST, "/v1/boards", owner, Some(json!({"workspaceId": ws, "name": "Roadmap"}))).await;
         (ws, b.id(), b.position())
     }
+}
+
+/// Sends a request as `user` to `router`.
+pub(crate) async fn send_to(router: &Router, method: Method, path: &str, user: Uuid, body: Option<Value>, headers: &[(&str, String)]) -> Reply {
+        let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None };
+        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", mint(&Secret::new(SECRET), &claims)));
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = router.clone().oneshot(req.body(body).unwrap_or_default()).await.unwrap_or_else(|e| match e {});
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+/// A second query-API instance, in the manner of another process: its own
+/// cache and its own view of the checkpoint, fed only by NATS.
+pub(crate) async fn query_instance(pool: &PgPool, client: &async_nats::Client, prefix: &str) -> Router {
+    let base = pool.connect_options().as_ref().clone();
+    let read_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("read pool: {e}"));
+    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5) };
+    let state = QueryState::new(config, read_pool);
+    state.follow_nats(client, prefix).await.unwrap_or_else(|e| panic!("subscribe: {e}"));
+    sunday_command_api::with_fallbacks(sunday_query_api::routes(state))
 }

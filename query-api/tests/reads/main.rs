@@ -2,4 +2,5 @@
 //! projector running, reads through the query API, on a real PostgreSQL.
 
 mod helpers;
+mod cache;
 mod reads;

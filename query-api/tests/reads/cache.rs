@@ -1,0 +1,47 @@
+//! The board cache is never stale once the projector has announced a change:
+//! in the projector's own process, and in another query-API instance that
+//! hears of it only through NATS.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{System, query_instance, send_to, user};
+
+async fn nats() -> async_nats::Client {
+    let url = std::env::var("SUNDAY_TEST_NATS_URL").unwrap_or_else(|_| panic!("ops/test sets SUNDAY_TEST_NATS_URL"));
+    async_nats::connect(url).await.unwrap_or_else(|e| panic!("NATS: {e}"))
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_cached_board_is_fresh_after_each_change_in_both_instances(pool: PgPool) {
+    let client = nats().await;
+    let prefix = format!("test-{}", Uuid::now_v7().simple());
+    let sys = System::with_nats(pool.clone(), client.clone(), &prefix).await;
+    let other = query_instance(&pool, &client, &prefix).await;
+    let (owner, mate) = (user(), user());
+    let (ws, board, p) = sys.board(owner).await;
+    let path = format!("/v1/boards/{board}");
+    let wait = |p: i64| vec![("x-sunday-min-position", p.to_string())];
+    // Both instances cache the board.
+    for _ in 0..2 {
+        assert_eq!(sys.read(&path, owner, p).await.data()["name"], "Roadmap");
+        assert_eq!(send_to(&other, Method::GET, &path, owner, None, &wait(p)).await.body["data"]["name"], "Roadmap");
+    }
+    for round in 0..5 {
+        let name = format!("Roadmap {round}");
+        let r = sys.command(Method::PATCH, &path, owner, Some(json!({"name": name}))).await;
+        assert_eq!(sys.read(&path, owner, r.position()).await.data()["name"], json!(name), "same process");
+        let there = send_to(&other, Method::GET, &path, owner, None, &wait(r.position())).await;
+        assert_eq!(there.body["data"]["name"], json!(name), "other instance: {}", there.body);
+    }
+    // Membership is cached too: a new member reads at once, a removed one is refused at once.
+    let m = sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
+    assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(m.position())).await.status, StatusCode::NOT_FOUND);
+    let added = sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "viewer"}))).await;
+    assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(added.position())).await.status, StatusCode::OK);
+    let removed = sys.command(Method::DELETE, &format!("/v1/workspaces/{ws}/members/{mate}"), owner, None).await;
+    assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(removed.position())).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(sys.read(&path, mate, removed.position()).await.status, StatusCode::NOT_FOUND);
+}
