@@ -62,14 +62,12 @@ impl Client {
         Ok(Self { sender, token: token.to_owned() })
     }
 
-    async fn send(&mut self, method: Method, path: &str, body: &Value) -> anyhow::Result<(StatusCode, Value)> {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "sunday")
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))?;
+    async fn send(&mut self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<(StatusCode, Value)> {
+        let mut req = Request::builder().method(method).uri(path).header("host", "sunday").header("authorization", format!("Bearer {}", self.token));
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(Full::new(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default()))?;
         self.sender.ready().await?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
@@ -78,7 +76,7 @@ impl Client {
     }
 
     async fn create(&mut self, path: &str, body: Value) -> anyhow::Result<Uuid> {
-        let (status, reply) = self.send(Method::POST, path, &body).await?;
+        let (status, reply) = self.send(Method::POST, path, Some(&body)).await?;
         if status != StatusCode::CREATED {
             bail!("{path} answered {status}: {reply}");
         }
@@ -120,22 +118,33 @@ async fn setup(bench: &CommandBench, token: &str, items: usize) -> anyhow::Resul
     Ok(ids)
 }
 
+/// One request of a load: method, path and body, made from the client's
+/// index and its request count.
+type MakeRequest = fn(usize, u64, &str) -> (Method, String, Option<Value>);
+
 async fn run_level(bench: &CommandBench, token: &str, items: &[Uuid]) -> anyhow::Result<Level> {
-    let duration = Duration::from_secs(bench.seconds.max(1));
+    let targets: Vec<String> = items.iter().map(|i| format!("/v1/items/{i}")).collect();
+    let put: MakeRequest = |_, n, path| (Method::PUT, path.to_owned(), Some(json!({"itemData": {"note": format!("v{n}")}})));
+    drive(bench.target, token, &targets, Duration::from_secs(bench.seconds.max(1)), put).await
+}
+
+/// Runs one client per target for `duration`, each sending requests as fast
+/// as answers come; the first tenth is warm-up.
+async fn drive(target: SocketAddr, token: &str, targets: &[String], duration: Duration, make: MakeRequest) -> anyhow::Result<Level> {
     let warmup = duration / 10;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for &item in items {
-        let mut client = Client::connect(bench.target, token).await?;
+    for (index, path) in targets.iter().cloned().enumerate() {
+        let mut client = Client::connect(target, token).await?;
         tasks.push(tokio::spawn(async move {
-            let path = format!("/v1/items/{item}");
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             let mut n = 0u64;
             while start.elapsed() < duration {
                 n += 1;
+                let (method, uri, body) = make(index, n, &path);
                 let sent = Instant::now();
-                let ok = matches!(client.send(Method::PUT, &path, &json!({"itemData": {"note": format!("v{n}")}})).await, Ok((StatusCode::OK, _)));
+                let ok = matches!(client.send(method, &uri, body.as_ref()).await, Ok((s, _)) if s.is_success());
                 if sent.duration_since(start) < warmup {
                     continue;
                 }
@@ -148,7 +157,7 @@ async fn run_level(bench: &CommandBench, token: &str, items: &[Uuid]) -> anyhow:
             (latencies, errors)
         }));
     }
-    let mut level = Level { clients: items.len(), count: 0, errors: 0, elapsed: duration - warmup, latencies_us: Vec::new() };
+    let mut level = Level { clients: targets.len(), count: 0, errors: 0, elapsed: duration - warmup, latencies_us: Vec::new() };
     for t in tasks {
         let (latencies, errors) = t.await?;
         level.latencies_us.extend(latencies);
@@ -168,10 +177,89 @@ fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
 }
 
 fn print_level(l: &Level) {
+    print_row(None, l);
+}
+
+/// `sunday bench reads`: cached board reads at many connections, then
+/// filtered item listings of a large board (uncached).
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct ReadBench {
+    /// The server to load (it must run the query API and the projector).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) target: SocketAddr,
+    /// Connections reading the board.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) board_connections: usize,
+    /// Connections listing items.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) list_connections: usize,
+    /// Items on the board.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) items: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) seconds: u64,
+}
+
+/// Creates a board of `items` items (statuses and tags vary), waits until the
+/// projection has them, then runs both read scenarios.
+pub(crate) async fn run_reads(bench: &ReadBench, secret: &str) -> anyhow::Result<()> {
+    let user = Uuid::now_v7();
+    let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 86_400, name: Some("bench".into()), email: None };
+    let token = mint(&Secret::new(secret), &claims);
+    let mut c = Client::connect(bench.target, &token).await?;
+    let ws = c.create("/v1/workspaces", json!({"name": "bench reads"})).await?;
+    let board = c.create("/v1/boards", json!({"workspaceId": ws, "name": "big"})).await?;
+    let statuses = ["To Do", "In Progress", "Done"];
+    let mut last = 0;
+    for i in 0..bench.items {
+        let body = json!({"boardId": board, "name": format!("task {i}"), "itemData": {"status": statuses[i % 3], "tags": [format!("t{}", i % 7)]}});
+        let (status, reply) = c.send(Method::POST, "/v1/items", Some(&body)).await?;
+        if status != StatusCode::CREATED {
+            bail!("creating items: {status} {reply}");
+        }
+        last = reply["data"]["position"].as_i64().unwrap_or(last);
+    }
+    wait_for_projection(&mut c, board, last).await?;
+    println!("| scenario | connections | requests/s | p50 ms | p99 ms | max ms | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let duration = Duration::from_secs(bench.seconds.max(1));
+    let get: MakeRequest = |_, _, path| (Method::GET, path.to_owned(), None);
+    let board_path = vec![format!("/v1/boards/{board}"); bench.board_connections];
+    print_row(Some("GET /v1/boards/{id} (cached)"), &drive(bench.target, &token, &board_path, duration, get).await?);
+    let lists: Vec<String> = (0..bench.list_connections)
+        .map(|i| format!("/v1/boards/{board}/items?status={}&tag=t{}&limit=50", statuses[i % 3].replace(' ', "%20"), i % 7))
+        .collect();
+    print_row(Some("GET /v1/boards/{id}/items?status=&tag= (10k items, uncached)"), &drive(bench.target, &token, &lists, duration, get).await?);
+    Ok(())
+}
+
+async fn wait_for_projection(c: &mut Client, board: Uuid, position: i64) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        let req = Request::builder()
+            .uri(format!("/v1/boards/{board}/statistics"))
+            .header("host", "sunday")
+            .header("authorization", format!("Bearer {}", c.token))
+            .header("x-sunday-min-position", position.to_string())
+            .body(Full::new(Bytes::new()))?;
+        c.sender.ready().await?;
+        let resp = c.sender.send_request(req).await?;
+        let ok = resp.status() == StatusCode::OK;
+        let _ = resp.into_body().collect().await?;
+        if ok {
+            return Ok(());
+        }
+    }
+    bail!("the projection never reached position {position}")
+}
+
+/// One Markdown table row: the scenario (if named), clients, rate and latencies.
+fn print_row(scenario: Option<&str>, l: &Level) {
     let rate = l.count as f64 / l.elapsed.as_secs_f64();
     let max = l.latencies_us.last().copied().unwrap_or(0);
+    let scenario = scenario.map(|s| format!("{s} | ")).unwrap_or_default();
     println!(
-        "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+        "| {scenario}{} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
         l.clients,
         rate,
         percentile_ms(&l.latencies_us, 50.0),

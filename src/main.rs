@@ -87,6 +87,8 @@ enum Role {
 enum BenchKind {
     /// Single-event commands through the HTTP API at several concurrency levels.
     Commands(bench::CommandBench),
+    /// Cached board reads and filtered listings of a large board.
+    Reads(bench::ReadBench),
 }
 
 #[derive(Args)]
@@ -134,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Role::Bench(BenchKind::Commands(b)) => bench::run(&b, &cli.common.jwt_secret).await,
+        Role::Bench(BenchKind::Reads(b)) => bench::run_reads(&b, &cli.common.jwt_secret).await,
     }
 }
 

@@ -114,10 +114,6 @@ pub fn evolve(state: Option<Board>, e: &RecordedEvent) -> Option<Board> {
     Some(board)
 }
 
-fn origin_of(e: &RecordedEvent) -> Origin {
-    Origin { command_hash: e.metadata.command_hash.clone(), version: e.stream_version, position: e.position }
-}
-
 fn created(c: &BoardCreated, e: &RecordedEvent) -> Board {
     Board {
         id: c.board_id,
@@ -130,7 +126,7 @@ fn created(c: &BoardCreated, e: &RecordedEvent) -> Board {
         members: BTreeMap::from([(c.owner_id, BoardRole::Owner)]),
         version: e.stream_version,
         position: e.position,
-        origin: origin_of(e),
+        origin: Origin::of(e),
         entity_origins: HashMap::new(),
         items: HashMap::new(),
     }
@@ -148,13 +144,13 @@ fn apply_board_event(board: &mut Board, e: &RecordedEvent) {
         }
         DomainEvent::BoardArchived(_) => board.archived = true,
         DomainEvent::ColumnAdded(a) => {
-            board.entity_origins.insert(a.column.id, origin_of(e));
+            board.entity_origins.insert(a.column.id, Origin::of(e));
             board.columns.push(a.column.clone());
         }
         DomainEvent::ColumnUpdated(u) => update_column(board, u),
         DomainEvent::ColumnRemoved(r) => remove_column(board, r.column_id),
         DomainEvent::GroupAdded(g) => {
-            board.entity_origins.insert(g.group.id, origin_of(e));
+            board.entity_origins.insert(g.group.id, Origin::of(e));
             board.groups.push(g.group.clone());
         }
         DomainEvent::BoardMemberAdded(m) | DomainEvent::BoardMemberRoleChanged(m) => {

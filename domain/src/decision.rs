@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::events::DomainEvent;
+use crate::store::RecordedEvent;
 
 /// Who asks, and under which preconditions.
 #[derive(Clone, Debug)]
@@ -37,6 +38,13 @@ pub struct Origin {
     pub command_hash: Option<String>,
     pub version: u64,
     pub position: i64,
+}
+
+impl Origin {
+    /// Where the recorded event `e` created something.
+    pub fn of(e: &RecordedEvent) -> Self {
+        Self { command_hash: e.metadata.command_hash.clone(), version: e.stream_version, position: e.position }
+    }
 }
 
 /// The outcome of deciding an accepted command.

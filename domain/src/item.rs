@@ -78,10 +78,6 @@ fn item_id_of(e: &DomainEvent) -> Option<Uuid> {
     })
 }
 
-fn origin_of(e: &RecordedEvent) -> Origin {
-    Origin { command_hash: e.metadata.command_hash.clone(), version: e.stream_version, position: e.position }
-}
-
 fn created(c: &ItemCreated, e: &RecordedEvent) -> Item {
     Item {
         id: c.item_id,
@@ -95,7 +91,7 @@ fn created(c: &ItemCreated, e: &RecordedEvent) -> Item {
         deleted: false,
         version: e.stream_version,
         position: e.position,
-        origin: origin_of(e),
+        origin: Origin::of(e),
         entity_origins: HashMap::new(),
     }
 }
@@ -123,10 +119,10 @@ fn apply(item: &mut Item, e: &RecordedEvent) {
         }
         DomainEvent::ItemDeleted(_) => item.deleted = true,
         DomainEvent::CommentAdded(c) => {
-            item.entity_origins.insert(c.comment_id, origin_of(e));
+            item.entity_origins.insert(c.comment_id, Origin::of(e));
         }
         DomainEvent::FileAttached(f) => {
-            item.entity_origins.insert(f.file_id, origin_of(e));
+            item.entity_origins.insert(f.file_id, Origin::of(e));
         }
         _ => {}
     }

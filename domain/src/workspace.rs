@@ -45,7 +45,7 @@ pub enum WorkspaceCommand {
 /// Folds one recorded event into the state.
 pub fn evolve(state: Option<Workspace>, e: &RecordedEvent) -> Option<Workspace> {
     if let DomainEvent::WorkspaceCreated(c) = &e.event {
-        let origin = Origin { command_hash: e.metadata.command_hash.clone(), version: e.stream_version, position: e.position };
+        let origin = Origin::of(e);
         let members = BTreeMap::from([(c.owner_id, WorkspaceRole::Owner)]);
         return Some(Workspace { id: c.workspace_id, name: c.name.clone(), members, version: e.stream_version, position: e.position, origin });
     }

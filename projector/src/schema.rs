@@ -21,7 +21,13 @@ const DDL: &str = include_str!("../schema.sql");
 /// cancelled mid-batch) is ended by the server after a few seconds: an open
 /// transaction holds back every reader of the log.
 pub fn options(base: PgConnectOptions, schema: &str) -> PgConnectOptions {
-    base.options([("search_path", format!("{schema},public")), ("idle_in_transaction_session_timeout", "5s".to_owned())])
+    base.options([
+        ("search_path", format!("{schema},public")),
+        ("idle_in_transaction_session_timeout", "5s".to_owned()),
+        // Prepared statements keep one plan instead of re-planning each
+        // execution (costly on partitioned tables); pruning happens at run time.
+        ("plan_cache_mode", "force_generic_plan".to_owned()),
+    ])
 }
 
 /// Options for the live read models from a database URL.
