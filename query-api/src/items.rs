@@ -65,15 +65,39 @@ struct RankCursor {
     r: String,
 }
 
-const LIST: &str = "SELECT i.rank, rm_item_json(i) FROM rm_items i \
-    WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL \
-      AND ($3::text IS NULL OR i.item_data ->> 'status' = $3) \
-      AND ($4::uuid IS NULL OR $4 = ANY (i.assignees)) \
-      AND ($5::jsonb IS NULL OR i.item_data -> 'tags' @> $5) \
-      AND ($6::text IS NULL OR i.name ILIKE '%' || $6 || '%') \
-      AND ($7::uuid IS NULL OR i.group_id = $7) \
-      AND ($8::text IS NULL OR i.rank > $8) \
-    ORDER BY i.rank LIMIT $9";
+/// The listing's SQL for the filters given: only present filters appear, so
+/// each combination is its own prepared statement with a plan that uses the
+/// board's rank index (or its status-and-rank index).
+fn list_sql(f: &Filters, after: bool) -> String {
+    let mut sql = String::from(
+        "SELECT i.rank, rm_item_json(i) FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL",
+    );
+    let mut n = 2;
+    let mut clause = |sql: &mut String, template: &str| {
+        n += 1;
+        sql.push_str(&template.replace('?', &format!("${n}")));
+    };
+    if f.status.is_some() {
+        clause(&mut sql, " AND i.item_data ->> 'status' = ?");
+    }
+    if f.assignee.is_some() {
+        clause(&mut sql, " AND ? = ANY (i.assignees)");
+    }
+    if !f.tags.is_empty() {
+        clause(&mut sql, " AND i.item_data -> 'tags' @> ?");
+    }
+    if f.q.is_some() {
+        clause(&mut sql, " AND i.name ILIKE '%' || ? || '%'");
+    }
+    if f.group.is_some() {
+        clause(&mut sql, " AND i.group_id = ?");
+    }
+    if after {
+        clause(&mut sql, " AND i.rank > ?");
+    }
+    clause(&mut sql, " ORDER BY i.rank LIMIT ?");
+    sql
+}
 
 /// Escapes `%`, `_` and `\` so `q` matches literally.
 fn like_literal(q: &str) -> String {
@@ -84,19 +108,27 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
     let board = access::board(&s.pool, id(board_raw, "board")?, reader.user_id).await?;
     let limit = limit(f.limit.as_deref())?;
     let after: Option<RankCursor> = decode_cursor(f.cursor.as_deref())?;
-    let tags = (!f.tags.is_empty()).then(|| json!(f.tags));
-    let rows: Vec<(String, Value)> = sqlx::query_as(LIST)
-        .bind(board.workspace_id)
-        .bind(board.board_id)
-        .bind(f.status)
-        .bind(f.assignee)
-        .bind(tags)
-        .bind(f.q.as_deref().map(like_literal))
-        .bind(f.group)
-        .bind(after.map(|c| c.r))
-        .bind(limit + 1)
-        .fetch_all(&s.pool)
-        .await?;
+    let sql = list_sql(&f, after.is_some());
+    let mut q = sqlx::query_as::<_, (String, Value)>(&sql).bind(board.workspace_id).bind(board.board_id);
+    if let Some(status) = f.status {
+        q = q.bind(status);
+    }
+    if let Some(assignee) = f.assignee {
+        q = q.bind(assignee);
+    }
+    if !f.tags.is_empty() {
+        q = q.bind(json!(f.tags));
+    }
+    if let Some(text) = f.q.as_deref() {
+        q = q.bind(like_literal(text));
+    }
+    if let Some(group) = f.group {
+        q = q.bind(group);
+    }
+    if let Some(cursor) = after {
+        q = q.bind(cursor.r);
+    }
+    let rows = q.bind(limit + 1).fetch_all(&s.pool).await?;
     let (page, next) = crate::page(rows, limit, |(r, _)| encode_cursor(&RankCursor { r: r.clone() }));
     Ok(reader.answer(Value::Array(page.into_iter().map(|(_, v)| v).collect()), Some(next)))
 }
