@@ -199,18 +199,6 @@ LANGUAGE sql STABLE AS $$
     FROM (SELECT 1) one LEFT JOIN rm_user_profiles p ON p.user_id = uid
 $$;
 
--- An item as the API answers it.
-CREATE FUNCTION rm_item_json(i rm_items) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'id', i.item_id, 'boardId', i.board_id, 'workspaceId', i.workspace_id, 'groupId', i.group_id,
-        'name', i.name, 'description', i.description, 'itemData', i.item_data, 'rank', i.rank,
-        'assignees', coalesce((SELECT jsonb_agg(rm_person_json(a.uid) ORDER BY a.ord)
-                               FROM unnest(i.assignees) WITH ORDINALITY AS a(uid, ord)), '[]'::jsonb),
-        'createdAt', rm_ts(i.created_at), 'updatedAt', rm_ts(i.updated_at), 'createdBy', i.created_by,
-        'version', i.version)
-$$;
-
 -- A file's metadata as the API answers it.
 CREATE FUNCTION rm_file_json(f rm_files) RETURNS jsonb
 LANGUAGE sql STABLE AS $$

@@ -11,6 +11,7 @@ use crate::QueryState;
 use crate::access;
 use crate::problem::QueryError;
 use crate::cache::CachedBoard;
+use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
 use crate::respond::{Reader, Rendered, decode_cursor, encode_cursor, id, limit};
 
 const BOARD_JSON: &str = "SELECT jsonb_build_object(\
@@ -25,8 +26,6 @@ const BOARD_JSON: &str = "SELECT jsonb_build_object(\
         FROM rm_board_members m WHERE m.board_id = b.board_id), '[]')) \
     FROM rm_boards b WHERE b.board_id = $1";
 
-const BOARD_ITEMS: &str = "SELECT coalesce(jsonb_agg(rm_item_json(i) ORDER BY i.rank), '[]') FROM rm_items i \
-    WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL";
 
 #[derive(Deserialize)]
 pub(crate) struct BoardQuery {
@@ -52,8 +51,9 @@ pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Path(raw): 
     let board = access::board(&s.pool, board_id, reader.user_id).await?;
     let mut data: Value = sqlx::query_scalar(BOARD_JSON).bind(board.board_id).fetch_one(&s.pool).await?;
     if with_items {
-        let items: Value = sqlx::query_scalar(BOARD_ITEMS).bind(board.workspace_id).bind(board.board_id).fetch_one(&s.pool).await?;
-        data["items"] = items;
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL ORDER BY i.rank");
+        let rows: Vec<ItemRow> = sqlx::query_as(&sql).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool).await?;
+        data["items"] = Value::Array(render_all(&s.pool, &rows).await?);
     }
     let readers: Vec<Uuid> = sqlx::query_scalar(READERS).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool).await?;
     let answer = Rendered::new(data, None);

@@ -11,6 +11,7 @@ use crate::QueryState;
 use crate::access;
 use crate::boards::{PageQuery, activity_page};
 use crate::problem::QueryError;
+use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
 use crate::respond::{Reader, decode_cursor, encode_cursor, id, limit};
 
 /// The filters of an item listing; all must hold.
@@ -69,8 +70,8 @@ struct RankCursor {
 /// each combination is its own prepared statement with a plan that uses the
 /// board's rank index (or its status-and-rank index).
 fn list_sql(f: &Filters, after: bool) -> String {
-    let mut sql = String::from(
-        "SELECT i.rank, rm_item_json(i) FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL",
+    let mut sql = format!(
+        "SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL",
     );
     let mut n = 2;
     let mut clause = |sql: &mut String, template: &str| {
@@ -109,7 +110,7 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
     let limit = limit(f.limit.as_deref())?;
     let after: Option<RankCursor> = decode_cursor(f.cursor.as_deref())?;
     let sql = list_sql(&f, after.is_some());
-    let mut q = sqlx::query_as::<_, (String, Value)>(&sql).bind(board.workspace_id).bind(board.board_id);
+    let mut q = sqlx::query_as::<_, ItemRow>(&sql).bind(board.workspace_id).bind(board.board_id);
     if let Some(status) = f.status {
         q = q.bind(status);
     }
@@ -129,8 +130,8 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
         q = q.bind(cursor.r);
     }
     let rows = q.bind(limit + 1).fetch_all(&s.pool).await?;
-    let (page, next) = crate::page(rows, limit, |(r, _)| encode_cursor(&RankCursor { r: r.clone() }));
-    Ok(reader.answer(Value::Array(page.into_iter().map(|(_, v)| v).collect()), Some(next)))
+    let (page, next) = crate::page(rows, limit, |r| encode_cursor(&RankCursor { r: r.rank.clone() }));
+    Ok(reader.answer(Value::Array(render_all(&s.pool, &page).await?), Some(next)))
 }
 
 /// `GET /v1/boards/{id}/items?status=&assignee=&tag=&q=&groupId=&limit=&cursor=`
@@ -147,16 +148,19 @@ pub(crate) async fn items(State(s): State<QueryState>, reader: Reader, RawQuery(
     list_items(&s, &reader, &board, f).await
 }
 
-const ITEM: &str = "SELECT rm_item_json(i) || jsonb_build_object(\
-      'commentCount', (SELECT count(*) FROM rm_comments c WHERE c.item_id = i.item_id), \
-      'files', coalesce((SELECT jsonb_agg(rm_file_json(f) ORDER BY f.position DESC) FROM rm_files f WHERE f.item_id = i.item_id), '[]')) \
-    FROM rm_items i WHERE i.workspace_id = $1 AND i.item_id = $2";
+const ITEM_EXTRAS: &str = "SELECT (SELECT count(*) FROM rm_comments c WHERE c.item_id = $1), \
+      coalesce((SELECT jsonb_agg(rm_file_json(f) ORDER BY f.position DESC) FROM rm_files f WHERE f.item_id = $1), '[]')";
 
-/// `GET /v1/items/{id}`
+/// `GET /v1/items/{id}`: the item with `commentCount` and `files`.
 #[tracing::instrument(skip_all, fields(item_id = %raw))]
 pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>) -> Result<Response, QueryError> {
     let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
-    let data: Value = sqlx::query_scalar(ITEM).bind(item.board.workspace_id).bind(item.item_id).fetch_one(&s.pool).await?;
+    let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.item_id = $2");
+    let row: ItemRow = sqlx::query_as(&sql).bind(item.board.workspace_id).bind(item.item_id).fetch_one(&s.pool).await?;
+    let (comments, files): (i64, Value) = sqlx::query_as(ITEM_EXTRAS).bind(item.item_id).fetch_one(&s.pool).await?;
+    let mut data = render_all(&s.pool, std::slice::from_ref(&row)).await?.pop().unwrap_or_default();
+    data["commentCount"] = json!(comments);
+    data["files"] = files;
     Ok(reader.answer(data, None))
 }
 

@@ -9,6 +9,7 @@
 mod access;
 mod boards;
 pub mod cache;
+mod item_json;
 mod items;
 pub mod problem;
 mod respond;
