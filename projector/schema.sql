@@ -150,7 +150,7 @@ CREATE TABLE rm_board_stats (
     item_count            integer     NOT NULL DEFAULT 0,
     by_status             jsonb       NOT NULL DEFAULT '{}',
     by_assignee           jsonb       NOT NULL DEFAULT '{}',
-    estimated_hours_total double precision NOT NULL DEFAULT 0,
+    estimated_hours_total numeric     NOT NULL DEFAULT 0,
     updated_at            timestamptz NOT NULL
 );
 

@@ -1,6 +1,8 @@
 //! How each event changes the read models. Every function runs inside the
 //! batch's transaction; statements are keyed by workspace or board.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
@@ -13,8 +15,23 @@ use uuid::Uuid;
 type Tx = PgConnection;
 type R = Result<(), sqlx::Error>;
 
-/// Applies one event to the read models, and records its activity entry.
-pub(crate) async fn apply(tx: &mut Tx, e: &RecordedEvent) -> R {
+/// Applies one event to the read models, and defers its activity entry.
+/// Item events defer their statistics too; any other event first writes what
+/// was deferred, since it may read or recompute it.
+pub(crate) async fn apply(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent) -> R {
+    if item_of(e).is_some() {
+        apply_item_event(tx, deferred, e).await?;
+    } else {
+        deferred.flush_stats(tx).await?;
+        apply_other(tx, e).await?;
+    }
+    if e.board_id.is_some() {
+        deferred.activity.push(e.clone());
+    }
+    Ok(())
+}
+
+async fn apply_other(tx: &mut Tx, e: &RecordedEvent) -> R {
     match &e.event {
         E::WorkspaceCreated(c) => workspace_created(tx, e, c).await?,
         E::WorkspaceRenamed(r) => {
@@ -46,9 +63,6 @@ pub(crate) async fn apply(tx: &mut Tx, e: &RecordedEvent) -> R {
         }
         E::UserProfileUpdated(u) => profile_updated(tx, e, u).await?,
         _ => apply_board_event(tx, e).await?,
-    }
-    if e.board_id.is_some() {
-        record_activity(tx, e).await?;
     }
     Ok(())
 }
@@ -94,14 +108,14 @@ async fn apply_board_event(tx: &mut Tx, e: &RecordedEvent) -> R {
             let delta = -i32::try_from(gone).unwrap_or(0);
             touch_board(tx, e, m.scope_id, &format!(", member_count = member_count + ({delta})")).await
         }
-        _ => apply_item_event(tx, e).await,
+        _ => Ok(()),
     }
 }
 
-async fn apply_item_event(tx: &mut Tx, e: &RecordedEvent) -> R {
+async fn apply_item_event(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent) -> R {
     match &e.event {
-        E::ItemCreated(c) => item_created(tx, e, c).await,
-        E::ItemUpdated(u) => item_updated(tx, e, u).await,
+        E::ItemCreated(c) => item_created(tx, deferred, e, c).await,
+        E::ItemUpdated(u) => item_updated(tx, deferred, e, u).await,
         E::ItemMoved(m) => {
             set_item(tx, e, m.item_id, "group_id = $5, rank = $6", |a| {
                 a.add(m.group_id)?;
@@ -110,9 +124,9 @@ async fn apply_item_event(tx: &mut Tx, e: &RecordedEvent) -> R {
             .await?;
             Ok(())
         }
-        E::ItemAssigned(a) => assignment(tx, e, a, 1).await,
-        E::ItemUnassigned(a) => assignment(tx, e, a, -1).await,
-        E::ItemDeleted(d) => item_deleted(tx, e, d).await,
+        E::ItemAssigned(a) => assignment(tx, deferred, e, a, 1).await,
+        E::ItemUnassigned(a) => assignment(tx, deferred, e, a, -1).await,
+        E::ItemDeleted(d) => item_deleted(tx, deferred, e, d).await,
         E::CommentAdded(c) => comment_added(tx, e, c).await,
         E::FileAttached(f) => file_attached(tx, e, f).await,
         _ => Ok(()),
@@ -331,29 +345,89 @@ impl StatsDelta {
         d
     }
 
-    async fn apply(self, tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
-        let mut by_status = "by_status".to_owned();
-        let mut by_assignee = "by_assignee".to_owned();
-        let mut labels: Vec<String> = Vec::new();
+    /// Defers this change to the end of the batch.
+    fn defer(self, deferred: &mut Deferred, board: Uuid, e: &RecordedEvent) {
+        let acc = deferred.stats.entry(board).or_default();
+        acc.items += self.items;
+        acc.hours.push(self.hours);
         for (label, d) in self.statuses {
-            labels.push(label);
-            by_status = format!("rm_bump({by_status}, ${}, {d})", labels.len() + 4);
+            *acc.statuses.entry(label).or_default() += d;
         }
         for (user, d) in self.assignees {
-            labels.push(user);
-            by_assignee = format!("rm_bump({by_assignee}, ${}, {d})", labels.len() + 4);
+            *acc.assignees.entry(user).or_default() += d;
         }
-        let sql = format!(
-            "UPDATE rm_board_stats SET item_count = item_count + $2, estimated_hours_total = estimated_hours_total + $3, \
-             updated_at = $4, by_status = {by_status}, by_assignee = {by_assignee} WHERE board_id = $1"
-        );
-        let mut q = sqlx::query(&sql).bind(board).bind(self.items).bind(self.hours).bind(e.occurred_at);
-        for label in &labels {
-            q = q.bind(label);
+        acc.at = Some(e.occurred_at);
+    }
+}
+
+/// One board's statistics changes, summed over a run of events.
+#[derive(Default)]
+struct BoardStats {
+    items: i32,
+    /// Each event's change of estimated hours, summed exactly (as numeric) by
+    /// the database, so live and rebuilt totals agree whatever the batching.
+    hours: Vec<f64>,
+    statuses: HashMap<String, i32>,
+    assignees: HashMap<String, i32>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Writes that wait for the end of a batch (or for an event that reads
+/// them): statistics, live item counts and activity entries. Item events are
+/// the bulk of the log; this saves them a round trip or two each.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    stats: HashMap<Uuid, BoardStats>,
+    activity: Vec<RecordedEvent>,
+}
+
+impl Deferred {
+    /// Writes the summed statistics and item counts.
+    pub(crate) async fn flush_stats(&mut self, tx: &mut Tx) -> R {
+        for (board, acc) in std::mem::take(&mut self.stats) {
+            write_stats(tx, board, acc).await?;
         }
-        q.execute(&mut *tx).await?;
         Ok(())
     }
+
+    /// Writes everything deferred.
+    pub(crate) async fn flush(&mut self, tx: &mut Tx) -> R {
+        self.flush_stats(tx).await?;
+        let events = std::mem::take(&mut self.activity);
+        insert_activity(tx, &events).await
+    }
+}
+
+async fn write_stats(tx: &mut Tx, board: Uuid, acc: BoardStats) -> R {
+    let mut by_status = "by_status".to_owned();
+    let mut by_assignee = "by_assignee".to_owned();
+    let mut labels: Vec<String> = Vec::new();
+    let mut sorted_statuses: Vec<_> = acc.statuses.into_iter().filter(|(_, d)| *d != 0).collect();
+    sorted_statuses.sort();
+    let mut sorted_assignees: Vec<_> = acc.assignees.into_iter().filter(|(_, d)| *d != 0).collect();
+    sorted_assignees.sort();
+    for (label, d) in sorted_statuses {
+        labels.push(label);
+        by_status = format!("rm_bump({by_status}, ${}, {d})", labels.len() + 4);
+    }
+    for (user, d) in sorted_assignees {
+        labels.push(user);
+        by_assignee = format!("rm_bump({by_assignee}, ${}, {d})", labels.len() + 4);
+    }
+    let sql = format!(
+        "UPDATE rm_board_stats SET item_count = item_count + $2, \
+         estimated_hours_total = estimated_hours_total + (SELECT coalesce(sum(h::numeric), 0) FROM unnest($3::float8[]) h), \
+         updated_at = coalesce($4, updated_at), by_status = {by_status}, by_assignee = {by_assignee} WHERE board_id = $1"
+    );
+    let mut q = sqlx::query(&sql).bind(board).bind(acc.items).bind(&acc.hours).bind(acc.at);
+    for label in &labels {
+        q = q.bind(label);
+    }
+    q.execute(&mut *tx).await?;
+    if acc.items != 0 {
+        count_items(tx, board, acc.items).await?;
+    }
+    Ok(())
 }
 
 /// Rebuilds one board's statistics from its live items.
@@ -361,7 +435,7 @@ async fn recompute_stats(tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
     sqlx::query(
         "UPDATE rm_board_stats s SET item_count = agg.n, estimated_hours_total = agg.hours, \
            by_status = agg.by_status, by_assignee = agg.by_assignee, updated_at = $2 \
-         FROM (SELECT count(*)::int AS n, coalesce(sum((item_data->>'estimatedHours')::float8), 0) AS hours, \
+         FROM (SELECT count(*)::int AS n, coalesce(sum((item_data->>'estimatedHours')::float8::numeric), 0) AS hours, \
                  coalesce((SELECT jsonb_object_agg(st, c) FROM (SELECT item_data->>'status' st, count(*) c FROM rm_items \
                     WHERE board_id = $1 AND deleted_at IS NULL AND item_data ? 'status' GROUP BY 1) x), '{}') AS by_status, \
                  coalesce((SELECT jsonb_object_agg(a::text, c) FROM (SELECT unnest(assignees) a, count(*) c FROM rm_items \
@@ -376,7 +450,7 @@ async fn recompute_stats(tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
     Ok(())
 }
 
-async fn item_created(tx: &mut Tx, e: &RecordedEvent, c: &ItemCreated) -> R {
+async fn item_created(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, c: &ItemCreated) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
     let data = json!(c.item_data);
     let done = sqlx::query(
@@ -400,9 +474,9 @@ async fn item_created(tx: &mut Tx, e: &RecordedEvent, c: &ItemCreated) -> R {
     if done.rows_affected() == 0 {
         return Ok(());
     }
-    count_items(tx, c.board_id, 1).await?;
     let (status, hours) = counted(&data);
-    StatsDelta::between(None, Some(&Counted { status, hours, assignees: Vec::new() })).apply(tx, c.board_id, e).await
+    StatsDelta::between(None, Some(&Counted { status, hours, assignees: Vec::new() })).defer(deferred, c.board_id, e);
+    Ok(())
 }
 
 /// The counted parts of a live item, locked for the update that follows.
@@ -441,7 +515,7 @@ where
     Ok(())
 }
 
-async fn item_updated(tx: &mut Tx, e: &RecordedEvent, u: &ItemUpdated) -> R {
+async fn item_updated(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, u: &ItemUpdated) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
     let Some((mut data, before)) = live_item(tx, workspace, u.item_id).await? else { return Ok(()) };
     if let Value::Object(map) = &mut data {
@@ -464,12 +538,12 @@ async fn item_updated(tx: &mut Tx, e: &RecordedEvent, u: &ItemUpdated) -> R {
     if after.status != before.status || after.hours != before.hours {
         let board = e.board_id.unwrap_or_default();
         let strip = |c: &Counted| Counted { status: c.status.clone(), hours: c.hours, assignees: Vec::new() };
-        StatsDelta::between(Some(&strip(&before)), Some(&strip(&after))).apply(tx, board, e).await?;
+        StatsDelta::between(Some(&strip(&before)), Some(&strip(&after))).defer(deferred, board, e);
     }
     Ok(())
 }
 
-async fn assignment(tx: &mut Tx, e: &RecordedEvent, a: &ItemAssignment, sign: i32) -> R {
+async fn assignment(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, a: &ItemAssignment, sign: i32) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
     let Some((_, before)) = live_item(tx, workspace, a.item_id).await? else { return Ok(()) };
     let has = before.assignees.contains(&a.user_id);
@@ -479,16 +553,17 @@ async fn assignment(tx: &mut Tx, e: &RecordedEvent, a: &ItemAssignment, sign: i3
     let change = if sign > 0 { "assignees = array_append(assignees, $5)" } else { "assignees = array_remove(assignees, $5)" };
     set_item(tx, e, a.item_id, change, |args| args.add(a.user_id)).await?;
     let delta = StatsDelta { assignees: vec![(a.user_id.to_string(), sign)], ..StatsDelta::default() };
-    delta.apply(tx, e.board_id.unwrap_or_default(), e).await
+    delta.defer(deferred, e.board_id.unwrap_or_default(), e);
+    Ok(())
 }
 
-async fn item_deleted(tx: &mut Tx, e: &RecordedEvent, d: &ItemDeleted) -> R {
+async fn item_deleted(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, d: &ItemDeleted) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
     let Some((_, before)) = live_item(tx, workspace, d.item_id).await? else { return Ok(()) };
     set_item(tx, e, d.item_id, "deleted_at = $3", |_| Ok(())).await?;
     let board = e.board_id.unwrap_or_default();
-    count_items(tx, board, -1).await?;
-    StatsDelta::between(Some(&before), None).apply(tx, board, e).await
+    StatsDelta::between(Some(&before), None).defer(deferred, board, e);
+    Ok(())
 }
 
 async fn comment_added(tx: &mut Tx, e: &RecordedEvent, c: &CommentAdded) -> R {
@@ -570,23 +645,35 @@ fn item_of(e: &RecordedEvent) -> Option<Uuid> {
     name.strip_prefix("item-").and_then(|id| Uuid::parse_str(id).ok())
 }
 
-async fn record_activity(tx: &mut Tx, e: &RecordedEvent) -> R {
-    let (entity_type, entity) = subject(&e.event);
+/// Inserts the activity entries of a batch's board events, in one statement.
+async fn insert_activity(tx: &mut Tx, events: &[RecordedEvent]) -> R {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let subjects: Vec<(&str, Uuid)> = events
+        .iter()
+        .map(|e| {
+            let (kind, entity) = subject(&e.event);
+            (kind, entity.or(e.board_id).unwrap_or_default())
+        })
+        .collect();
     sqlx::query(
         "INSERT INTO rm_activity_log (id, workspace_id, board_id, item_id, action, entity_type, entity_id, user_id, created_at, position, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::uuid[], \
+                              $9::timestamptz[], $10::bigint[], $11::jsonb[]) \
+         ON CONFLICT DO NOTHING",
     )
-    .bind(e.event_id)
-    .bind(e.workspace_id.unwrap_or_default())
-    .bind(e.board_id)
-    .bind(item_of(e))
-    .bind(action(e.event.event_type()))
-    .bind(entity_type)
-    .bind(entity.or(e.board_id).unwrap_or_default())
-    .bind(e.metadata.actor_id)
-    .bind(e.occurred_at)
-    .bind(e.position)
-    .bind(e.event.payload())
+    .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.workspace_id.unwrap_or_default()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.board_id).collect::<Vec<_>>())
+    .bind(events.iter().map(item_of).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| action(e.event.event_type())).collect::<Vec<_>>())
+    .bind(subjects.iter().map(|(kind, _)| *kind).collect::<Vec<_>>())
+    .bind(subjects.iter().map(|(_, id)| *id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.metadata.actor_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event.payload()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -85,10 +85,12 @@ pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]
     }
     partitions::ensure_for(&mut tx, events).await?;
     let mut touched = Invalidation { position: from, ..Invalidation::default() };
+    let mut deferred = apply::Deferred::default();
     for e in events {
-        apply::apply(&mut tx, e).await?;
+        apply::apply(&mut tx, &mut deferred, e).await?;
         touched.note(e);
     }
+    deferred.flush(&mut tx).await?;
     if let Some(last) = events.last() {
         sqlx::query("UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1")
             .bind(PROJECTION)

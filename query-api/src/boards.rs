@@ -120,7 +120,7 @@ async fn visible_workspace(s: &QueryState, raw: &str, user: Uuid) -> Result<Uuid
 pub(crate) async fn statistics(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>) -> Result<Response, QueryError> {
     let board = access::board(&s.pool, id(&raw, "board")?, reader.user_id).await?;
     let row: Option<(i32, Value, Value, f64, String)> = sqlx::query_as(
-        "SELECT item_count, by_status, by_assignee, estimated_hours_total, rm_ts(updated_at) FROM rm_board_stats WHERE board_id = $1",
+        "SELECT item_count, by_status, by_assignee, estimated_hours_total::float8, rm_ts(updated_at) FROM rm_board_stats WHERE board_id = $1",
     )
     .bind(board.board_id)
     .fetch_optional(&s.pool)
