@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use sqlx::error::BoxDynError;
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 use sunday_domain::DomainEvent as E;
 use sunday_domain::events::*;
 use sunday_domain::store::RecordedEvent;
 use uuid::Uuid;
+
+use crate::items::{ItemRow, Items};
 
 type Tx = PgConnection;
 type R = Result<(), sqlx::Error>;
@@ -114,21 +114,14 @@ async fn apply_board_event(tx: &mut Tx, e: &RecordedEvent) -> R {
 
 async fn apply_item_event(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent) -> R {
     match &e.event {
-        E::ItemCreated(c) => item_created(tx, deferred, e, c).await,
+        E::ItemCreated(c) => item_created(deferred, e, c).await,
         E::ItemUpdated(u) => item_updated(tx, deferred, e, u).await,
-        E::ItemMoved(m) => {
-            set_item(tx, e, m.item_id, "group_id = $5, rank = $6", |a| {
-                a.add(m.group_id)?;
-                a.add(&m.rank)
-            })
-            .await?;
-            Ok(())
-        }
+        E::ItemMoved(m) => item_moved(tx, deferred, e, m).await,
         E::ItemAssigned(a) => assignment(tx, deferred, e, a, 1).await,
         E::ItemUnassigned(a) => assignment(tx, deferred, e, a, -1).await,
         E::ItemDeleted(d) => item_deleted(tx, deferred, e, d).await,
-        E::CommentAdded(c) => comment_added(tx, e, c).await,
-        E::FileAttached(f) => file_attached(tx, e, f).await,
+        E::CommentAdded(c) => comment_added(tx, deferred, e, c).await,
+        E::FileAttached(f) => file_attached(tx, deferred, e, f).await,
         _ => Ok(()),
     }
 }
@@ -377,13 +370,15 @@ struct BoardStats {
 /// the bulk of the log; this saves them a round trip or two each.
 #[derive(Default)]
 pub(crate) struct Deferred {
+    items: Items,
     stats: HashMap<Uuid, BoardStats>,
     activity: Vec<RecordedEvent>,
 }
 
 impl Deferred {
-    /// Writes the summed statistics and item counts.
+    /// Writes the batch's items so far, the summed statistics and item counts.
     pub(crate) async fn flush_stats(&mut self, tx: &mut Tx) -> R {
+        self.items.flush(tx).await?;
         for (board, acc) in std::mem::take(&mut self.stats) {
             write_stats(tx, board, acc).await?;
         }
@@ -450,75 +445,48 @@ async fn recompute_stats(tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
     Ok(())
 }
 
-async fn item_created(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, c: &ItemCreated) -> R {
-    let workspace = e.workspace_id.unwrap_or_default();
+async fn item_created(deferred: &mut Deferred, e: &RecordedEvent, c: &ItemCreated) -> R {
     let data = json!(c.item_data);
-    let done = sqlx::query(
-        "INSERT INTO rm_items (workspace_id, item_id, board_id, group_id, name, description, item_data, rank, \
-           created_by, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) ON CONFLICT DO NOTHING",
-    )
-    .bind(workspace)
-    .bind(c.item_id)
-    .bind(c.board_id)
-    .bind(c.group_id)
-    .bind(&c.name)
-    .bind(&c.description)
-    .bind(&data)
-    .bind(&c.rank)
-    .bind(e.metadata.actor_id)
-    .bind(e.occurred_at)
-    .bind(version(e))
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(());
-    }
-    let (status, hours) = counted(&data);
-    StatsDelta::between(None, Some(&Counted { status, hours, assignees: Vec::new() })).defer(deferred, c.board_id, e);
-    Ok(())
-}
-
-/// The counted parts of a live item, locked for the update that follows.
-async fn live_item(tx: &mut Tx, workspace: Uuid, item: Uuid) -> Result<Option<(Value, Counted)>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT item_data, assignees FROM rm_items WHERE workspace_id = $1 AND item_id = $2 AND deleted_at IS NULL FOR UPDATE",
-    )
-    .bind(workspace)
-    .bind(item)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.map(|r| {
-        let data: Value = r.get("item_data");
+    let row = ItemRow {
+        workspace_id: e.workspace_id.unwrap_or_default(),
+        item_id: c.item_id,
+        board_id: c.board_id,
+        group_id: c.group_id,
+        name: c.name.clone(),
+        description: c.description.clone(),
+        item_data: data.clone(),
+        rank: c.rank.clone(),
+        assignees: Vec::new(),
+        created_by: e.metadata.actor_id,
+        created_at: e.occurred_at,
+        updated_at: e.occurred_at,
+        version: version(e),
+        deleted_at: None,
+    };
+    if deferred.items.create(row) {
         let (status, hours) = counted(&data);
-        (data, Counted { status, hours, assignees: r.get("assignees") })
-    }))
+        StatsDelta::between(None, Some(&Counted { status, hours, assignees: Vec::new() })).defer(deferred, c.board_id, e);
+    }
+    Ok(())
 }
 
-/// Runs `UPDATE rm_items SET <changes>, updated_at, version` on one item;
-/// `$1..$4` are workspace, item, time and version, `extra` adds `$5...`.
-async fn set_item<F>(tx: &mut Tx, e: &RecordedEvent, item: Uuid, changes: &str, extra: F) -> R
-where
-    F: FnOnce(&mut PgArguments) -> Result<(), BoxDynError>,
-{
-    let sql = format!("UPDATE rm_items SET {changes}, updated_at = $3, version = $4 WHERE workspace_id = $1 AND item_id = $2");
-    let mut args = PgArguments::default();
-    let encoded = (|| {
-        args.add(e.workspace_id.unwrap_or_default())?;
-        args.add(item)?;
-        args.add(e.occurred_at)?;
-        args.add(version(e))?;
-        extra(&mut args)
-    })();
-    encoded.map_err(sqlx::Error::Encode)?;
-    sqlx::query_with(&sql, args).execute(&mut *tx).await?;
-    Ok(())
+/// What an item row counts in its board's statistics.
+fn counted_row(row: &ItemRow) -> Counted {
+    let (status, hours) = counted(&row.item_data);
+    Counted { status, hours, assignees: row.assignees.clone() }
+}
+
+/// Moves an item's version and update time to the event's.
+fn touch(row: &mut ItemRow, e: &RecordedEvent) {
+    row.updated_at = e.occurred_at;
+    row.version = version(e);
 }
 
 async fn item_updated(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, u: &ItemUpdated) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
-    let Some((mut data, before)) = live_item(tx, workspace, u.item_id).await? else { return Ok(()) };
-    if let Value::Object(map) = &mut data {
+    let Some(row) = deferred.items.live(tx, workspace, u.item_id).await? else { return Ok(()) };
+    let before = counted_row(row);
+    if let Value::Object(map) = &mut row.item_data {
         for (k, v) in &u.item_data {
             if v.is_null() {
                 map.remove(k);
@@ -527,31 +495,42 @@ async fn item_updated(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, u
             }
         }
     }
-    let (status, hours) = counted(&data);
-    let after = Counted { status, hours, assignees: before.assignees.clone() };
-    set_item(tx, e, u.item_id, "name = coalesce($5, name), description = coalesce($6, description), item_data = $7", |a| {
-        a.add(&u.name)?;
-        a.add(&u.description)?;
-        a.add(&data)
-    })
-    .await?;
-    if after.status != before.status || after.hours != before.hours {
-        let board = e.board_id.unwrap_or_default();
-        let strip = |c: &Counted| Counted { status: c.status.clone(), hours: c.hours, assignees: Vec::new() };
-        StatsDelta::between(Some(&strip(&before)), Some(&strip(&after))).defer(deferred, board, e);
+    if let Some(n) = &u.name {
+        row.name.clone_from(n);
     }
+    if let Some(d) = &u.description {
+        row.description = Some(d.clone());
+    }
+    touch(row, e);
+    let after = counted_row(row);
+    if after.status != before.status || after.hours != before.hours {
+        let strip = |c: &Counted| Counted { status: c.status.clone(), hours: c.hours, assignees: Vec::new() };
+        StatsDelta::between(Some(&strip(&before)), Some(&strip(&after))).defer(deferred, e.board_id.unwrap_or_default(), e);
+    }
+    Ok(())
+}
+
+async fn item_moved(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, m: &ItemMoved) -> R {
+    let Some(row) = deferred.items.get(tx, e.workspace_id.unwrap_or_default(), m.item_id).await? else { return Ok(()) };
+    row.group_id = m.group_id;
+    row.rank.clone_from(&m.rank);
+    touch(row, e);
     Ok(())
 }
 
 async fn assignment(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, a: &ItemAssignment, sign: i32) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
-    let Some((_, before)) = live_item(tx, workspace, a.item_id).await? else { return Ok(()) };
-    let has = before.assignees.contains(&a.user_id);
+    let Some(row) = deferred.items.live(tx, workspace, a.item_id).await? else { return Ok(()) };
+    let has = row.assignees.contains(&a.user_id);
     if (sign > 0) == has {
         return Ok(());
     }
-    let change = if sign > 0 { "assignees = array_append(assignees, $5)" } else { "assignees = array_remove(assignees, $5)" };
-    set_item(tx, e, a.item_id, change, |args| args.add(a.user_id)).await?;
+    if sign > 0 {
+        row.assignees.push(a.user_id);
+    } else {
+        row.assignees.retain(|u| *u != a.user_id);
+    }
+    touch(row, e);
     let delta = StatsDelta { assignees: vec![(a.user_id.to_string(), sign)], ..StatsDelta::default() };
     delta.defer(deferred, e.board_id.unwrap_or_default(), e);
     Ok(())
@@ -559,14 +538,23 @@ async fn assignment(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, a: 
 
 async fn item_deleted(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, d: &ItemDeleted) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
-    let Some((_, before)) = live_item(tx, workspace, d.item_id).await? else { return Ok(()) };
-    set_item(tx, e, d.item_id, "deleted_at = $3", |_| Ok(())).await?;
-    let board = e.board_id.unwrap_or_default();
-    StatsDelta::between(Some(&before), None).defer(deferred, board, e);
+    let Some(row) = deferred.items.live(tx, workspace, d.item_id).await? else { return Ok(()) };
+    let before = counted_row(row);
+    row.deleted_at = Some(e.occurred_at);
+    touch(row, e);
+    StatsDelta::between(Some(&before), None).defer(deferred, e.board_id.unwrap_or_default(), e);
     Ok(())
 }
 
-async fn comment_added(tx: &mut Tx, e: &RecordedEvent, c: &CommentAdded) -> R {
+/// Moves the version and update time of the item a comment or file joined.
+async fn touch_item(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, item: Uuid) -> R {
+    if let Some(row) = deferred.items.get(tx, e.workspace_id.unwrap_or_default(), item).await? {
+        touch(row, e);
+    }
+    Ok(())
+}
+
+async fn comment_added(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, c: &CommentAdded) -> R {
     sqlx::query(
         "INSERT INTO rm_comments (comment_id, workspace_id, board_id, item_id, body, author_id, created_at, position) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
@@ -581,10 +569,10 @@ async fn comment_added(tx: &mut Tx, e: &RecordedEvent, c: &CommentAdded) -> R {
     .bind(e.position)
     .execute(&mut *tx)
     .await?;
-    set_item(tx, e, c.item_id, "name = name", |_| Ok(())).await
+    touch_item(tx, deferred, e, c.item_id).await
 }
 
-async fn file_attached(tx: &mut Tx, e: &RecordedEvent, f: &FileAttached) -> R {
+async fn file_attached(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, f: &FileAttached) -> R {
     sqlx::query(
         "INSERT INTO rm_files (file_id, workspace_id, board_id, item_id, name, content_type, size, uploaded_by, created_at, position) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
@@ -601,7 +589,7 @@ async fn file_attached(tx: &mut Tx, e: &RecordedEvent, f: &FileAttached) -> R {
     .bind(e.position)
     .execute(&mut *tx)
     .await?;
-    set_item(tx, e, f.item_id, "name = name", |_| Ok(())).await
+    touch_item(tx, deferred, e, f.item_id).await
 }
 
 /// What an event is about, for its activity entry.

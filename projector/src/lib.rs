@@ -10,6 +10,7 @@
 mod apply;
 pub mod announce;
 pub mod feed;
+mod items;
 mod partitions;
 mod rebuild;
 pub mod schema;

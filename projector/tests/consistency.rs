@@ -157,7 +157,14 @@ impl Running {
         let (stop, rx) = watch::channel(false);
         let config = sunday_projector::Config { batch_size: batch, ..sunday_projector::Config::default() };
         let own = schema::pool(base(pool), schema::LIVE, 4).await.unwrap_or_else(|e| panic!("{e}"));
-        let task = tokio::spawn(sunday_projector::run(store.clone(), own.clone(), config, Feed::new(), rx));
+        let run = sunday_projector::run(store.clone(), own.clone(), config, Feed::new(), rx);
+        let task = tokio::spawn(async move {
+            let result = run.await;
+            if let Err(e) = &result {
+                eprintln!("projector failed: {e}");
+            }
+            result
+        });
         Self { task, pool: own, stop }
     }
 
