@@ -236,17 +236,7 @@ pub(crate) async fn run_reads(bench: &ReadBench, secret: &str) -> anyhow::Result
 
 async fn wait_for_projection(c: &mut Client, board: Uuid, position: i64) -> anyhow::Result<()> {
     for _ in 0..600 {
-        let req = Request::builder()
-            .uri(format!("/v1/boards/{board}/statistics"))
-            .header("host", "sunday")
-            .header("authorization", format!("Bearer {}", c.token))
-            .header("x-sunday-min-position", position.to_string())
-            .body(Full::new(Bytes::new()))?;
-        c.sender.ready().await?;
-        let resp = c.sender.send_request(req).await?;
-        let ok = resp.status() == StatusCode::OK;
-        let _ = resp.into_body().collect().await?;
-        if ok {
+        if c.wait_read(&format!("/v1/boards/{board}/statistics"), position).await? {
             return Ok(());
         }
     }
@@ -267,4 +257,101 @@ fn print_row(scenario: Option<&str>, l: &Level) {
         f64::from(max) / 1000.0,
         l.errors
     );
+}
+
+/// `sunday bench lag`: commands at a steady rate, and for every Nth one the
+/// time from its acknowledgement until a read waiting for its position
+/// (`X-Sunday-Min-Position`) answers: the projection lag as a client sees it.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct LagBench {
+    /// The server to load (command API, projector and query API).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) target: SocketAddr,
+    /// Commands per second, over all writers.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) rate: u64,
+    /// Writers, each on its own connection.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) writers: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) seconds: u64,
+    /// Probe every Nth command of each writer.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) probe_every: u64,
+}
+
+pub(crate) async fn run_lag(bench: &LagBench, secret: &str) -> anyhow::Result<()> {
+    let claims = Claims { sub: Uuid::now_v7(), exp: chrono::Utc::now().timestamp() + 86_400, name: None, email: None };
+    let token = mint(&Secret::new(secret), &claims);
+    let setup = CommandBench { target: bench.target, clients: vec![bench.writers], seconds: 1, boards: 8 };
+    let items = self::setup(&setup, &token, bench.writers).await?;
+    let period = Duration::from_secs_f64(bench.writers as f64 / bench.rate.max(1) as f64);
+    let duration = Duration::from_secs(bench.seconds.max(1));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for item in items {
+        let (mut writer, mut reader) = (Client::connect(bench.target, &token).await?, Client::connect(bench.target, &token).await?);
+        let every = bench.probe_every.max(1);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let (mut lags, mut sent, mut errors) = (Vec::new(), 0u64, 0usize);
+            while start.elapsed() < duration {
+                tick.tick().await;
+                sent += 1;
+                let body = json!({"itemData": {"note": format!("v{sent}")}});
+                let Ok((StatusCode::OK, reply)) = writer.send(Method::PUT, &format!("/v1/items/{item}"), Some(&body)).await else {
+                    errors += 1;
+                    continue;
+                };
+                if sent % every != 0 {
+                    continue;
+                }
+                let acked = Instant::now();
+                let position = reply["data"]["position"].as_i64().unwrap_or(0);
+                match reader.wait_read(&format!("/v1/items/{item}"), position).await {
+                    Ok(true) => lags.push(u32::try_from(acked.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                    _ => errors += 1,
+                }
+            }
+            (lags, sent, errors)
+        }));
+    }
+    let (mut lags, mut sent, mut errors) = (Vec::new(), 0u64, 0usize);
+    for t in tasks {
+        let (l, s, e) = t.await?;
+        lags.extend(l);
+        sent += s;
+        errors += e;
+    }
+    lags.sort_unstable();
+    println!("| commands/s (achieved) | probes | lag p50 ms | lag p99 ms | lag max ms | errors |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {:.0} | {} | {:.2} | {:.2} | {:.2} | {errors} |",
+        sent as f64 / start.elapsed().as_secs_f64(),
+        lags.len(),
+        percentile_ms(&lags, 50.0),
+        percentile_ms(&lags, 99.0),
+        f64::from(lags.last().copied().unwrap_or(0)) / 1000.0
+    );
+    Ok(())
+}
+
+impl Client {
+    /// A GET that waits for `position`; `true` when it answered 200.
+    async fn wait_read(&mut self, path: &str, position: i64) -> anyhow::Result<bool> {
+        let req = Request::builder()
+            .uri(path)
+            .header("host", "sunday")
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("x-sunday-min-position", position.to_string())
+            .body(Full::new(Bytes::new()))?;
+        self.sender.ready().await?;
+        let resp = self.sender.send_request(req).await?;
+        let ok = resp.status() == StatusCode::OK;
+        let _ = resp.into_body().collect().await?;
+        Ok(ok)
+    }
 }

@@ -89,6 +89,8 @@ enum BenchKind {
     Commands(bench::CommandBench),
     /// Cached board reads and filtered listings of a large board.
     Reads(bench::ReadBench),
+    /// Projection lag under a steady command rate.
+    Lag(bench::LagBench),
 }
 
 #[derive(Args)]
@@ -137,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Role::Bench(BenchKind::Commands(b)) => bench::run(&b, &cli.common.jwt_secret).await,
         Role::Bench(BenchKind::Reads(b)) => bench::run_reads(&b, &cli.common.jwt_secret).await,
+        Role::Bench(BenchKind::Lag(b)) => bench::run_lag(&b, &cli.common.jwt_secret).await,
     }
 }
 
