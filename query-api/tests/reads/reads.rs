@@ -200,3 +200,34 @@ async fn comments_and_files_read_back(pool: PgPool) {
     let one = sys.read(&format!("/v1/items/{item}"), owner, f.position()).await;
     assert_eq!((one.data()["commentCount"].clone(), one.data()["files"][0]["name"].clone()), (json!(3), json!("a.png")));
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn reads_keep_being_served_while_the_read_models_are_rebuilt(pool: PgPool) {
+    let sys = System::start(pool.clone()).await;
+    let owner = user();
+    let (_, board, _) = sys.board(owner).await;
+    let mut p = 0;
+    for i in 0..200 {
+        p = sys.command(Method::POST, "/v1/items", owner, Some(json!({"boardId": board, "name": format!("n{i}")}))).await.position();
+    }
+    let before = sys.read(&format!("/v1/boards/{board}/items?limit=500"), owner, p).await;
+    assert_eq!(before.data().as_array().map(Vec::len), Some(200));
+    let store = sunday_eventstore::PgEventStore::new(pool.clone());
+    let base = pool.connect_options().as_ref().clone();
+    let rebuild = tokio::spawn(async move {
+        sunday_projector::rebuild(&store, base, &sunday_projector::Progress::log()).await.map_err(|e| e.to_string())
+    });
+    let mut reads = 0;
+    while !rebuild.is_finished() || reads < 20 {
+        let r = sys.read(&format!("/v1/boards/{board}/items?limit=500"), owner, p).await;
+        assert_eq!(r.status, StatusCode::OK, "a read failed during the rebuild: {}", r.body);
+        assert_eq!(r.data(), before.data(), "a read during the rebuild saw other content");
+        reads += 1;
+    }
+    assert!(matches!(rebuild.await, Ok(Ok(()))));
+    let after = sys.read(&format!("/v1/boards/{board}/items?limit=500"), owner, p).await;
+    assert_eq!(after.data(), before.data());
+    let more = sys.command(Method::POST, "/v1/items", owner, Some(json!({"boardId": board, "name": "after"}))).await;
+    let last = sys.read(&format!("/v1/boards/{board}/items?limit=500"), owner, more.position()).await;
+    assert_eq!(last.data().as_array().map(Vec::len), Some(201), "the live projector goes on in the rebuilt tables");
+}
