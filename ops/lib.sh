@@ -23,11 +23,12 @@ as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on.
+# Prints a TCP port on 127.0.0.1 that nothing listens on, below Linux's
+# ephemeral range (32768-60999) so no client socket can be holding it.
 free_port() {
   local port
   for _ in $(seq 1 200); do
-    port=$(( (RANDOM << 15 | RANDOM) % 40000 + 20000 ))
+    port=$(( (RANDOM << 15 | RANDOM) % 20000 + 12000 ))
     if ! (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   echo "ops: no free port found" >&2; return 1
