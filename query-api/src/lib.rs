@@ -46,6 +46,7 @@ pub struct QueryState {
     pub(crate) position: watch::Receiver<i64>,
     advance: Arc<watch::Sender<i64>>,
     pub(crate) cache: Arc<BoardCache>,
+    pub(crate) tokens: Arc<respond::VerifiedTokens>,
 }
 
 /// How many board answers an instance caches.
@@ -57,7 +58,8 @@ impl QueryState {
     /// `poll_checkpoint` as the safety net.
     pub fn new(config: Config, pool: PgPool) -> Self {
         let (advance, position) = watch::channel(0);
-        Self { config: Arc::new(config), pool, position, advance: Arc::new(advance), cache: Arc::new(BoardCache::new(BOARD_CACHE)) }
+        let tokens = Arc::new(respond::VerifiedTokens::new(BOARD_CACHE));
+        Self { config: Arc::new(config), pool, position, advance: Arc::new(advance), cache: Arc::new(BoardCache::new(BOARD_CACHE)), tokens }
     }
 
     /// Applies a committed batch: evicts what it changed, then moves the checkpoint.

@@ -52,9 +52,38 @@ fn authenticate(headers: &HeaderMap, state: &QueryState) -> Result<Uuid, QueryEr
     let token = header
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .ok_or_else(|| QueryError::Unauthorized("an Authorization: Bearer <JWT> header is required".into()))?;
-    let claims = verify(&state.config.jwt_secret, token.trim(), chrono::Utc::now().timestamp())
-        .map_err(|e| QueryError::Unauthorized(e.to_string()))?;
+    let now = chrono::Utc::now().timestamp();
+    if let Some(user) = state.tokens.get(token.trim(), now) {
+        return Ok(user);
+    }
+    let claims = verify(&state.config.jwt_secret, token.trim(), now).map_err(|e| QueryError::Unauthorized(e.to_string()))?;
+    state.tokens.put(token.trim(), claims.sub, claims.exp);
     Ok(claims.sub)
+}
+
+/// Tokens already verified, so a client's every read does not pay for the
+/// signature again. Entries are checked against their expiry on each use.
+pub(crate) struct VerifiedTokens {
+    inner: std::sync::Mutex<lru::LruCache<String, (Uuid, i64)>>,
+}
+
+impl VerifiedTokens {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let cap = std::num::NonZeroUsize::new(capacity.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self { inner: std::sync::Mutex::new(lru::LruCache::new(cap)) }
+    }
+
+    fn get(&self, token: &str, now: i64) -> Option<Uuid> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match inner.get(token) {
+            Some((user, exp)) if *exp > now => Some(*user),
+            _ => None,
+        }
+    }
+
+    fn put(&self, token: &str, user: Uuid, exp: i64) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).put(token.to_owned(), (user, exp));
+    }
 }
 
 /// Waits until the read models reach `min` (up to the configured time).
@@ -85,9 +114,7 @@ impl Reader {
             ([(axum::http::header::CONTENT_TYPE, "application/json")], r.body.clone()).into_response()
         };
         let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&r.etag) {
-            headers.insert(ETAG, v);
-        }
+        headers.insert(ETAG, r.etag_header.clone());
         headers.insert("x-sunday-position", HeaderValue::from(self.position));
         response
     }
@@ -97,6 +124,7 @@ impl Reader {
 pub(crate) struct Rendered {
     pub(crate) body: axum::body::Bytes,
     pub(crate) etag: String,
+    etag_header: HeaderValue,
 }
 
 impl Rendered {
@@ -108,7 +136,9 @@ impl Rendered {
         let bytes = body.to_string();
         let digest = Sha256::digest(bytes.as_bytes());
         let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
-        Self { body: bytes.into(), etag }
+        // Base64url and quotes are always valid header characters.
+        let etag_header = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        Self { body: bytes.into(), etag, etag_header }
     }
 }
 
@@ -142,3 +172,18 @@ pub(crate) fn id(raw: &str, what: &'static str) -> Result<Uuid, QueryError> {
 
 /// How long a read-your-writes request may wait, by default.
 pub const DEFAULT_MIN_POSITION_WAIT: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verified_token_is_remembered_only_until_it_expires() {
+        let tokens = VerifiedTokens::new(4);
+        let user = Uuid::from_u128(7);
+        tokens.put("t", user, 100);
+        assert_eq!(tokens.get("t", 99), Some(user));
+        assert_eq!(tokens.get("t", 100), None, "expired tokens are verified again (and refused)");
+        assert_eq!(tokens.get("other", 50), None);
+    }
+}
