@@ -179,8 +179,12 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         Some(url) => Some(async_nats::connect(url.as_str()).await.with_context(|| format!("connecting to NATS at {url}"))?),
         None => None,
     };
+    let mut publisher = None;
     if let (Some(client), true) = (&nats, roles.projector) {
         sunday_projector::announce::publish(&feed, client.clone(), &common.nats_prefix);
+        let js = async_nats::jetstream::new(client.clone());
+        let run = sunday_command_api::publisher::run(store.clone(), js, common.nats_prefix.clone(), stop.clone());
+        publisher = Some(tokio::spawn(run));
     }
     let mut app = axum::Router::new();
     if roles.commands {
@@ -215,6 +219,9 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     if let Some(p) = projector {
         p.await.context("projector task")?.context("projector")?;
+    }
+    if let Some(p) = publisher {
+        p.await.context("publisher task")?.context("publisher")?;
     }
     tracing::info!("stopped");
     Ok(())

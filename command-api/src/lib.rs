@@ -10,6 +10,7 @@ pub mod auth;
 pub mod execute;
 pub mod extract;
 pub mod problem;
+pub mod publisher;
 pub mod routes;
 
 use std::sync::Arc;

@@ -1,0 +1,131 @@
+//! The publisher: follows the log gap-safely and publishes every event to the
+//! JetStream stream `<PREFIX>_EVENTS` on `<prefix>.events.<workspace>.<board>.<type>`
+//! (`_` where an event has no workspace or board), in log order.
+//!
+//! Each message carries `Nats-Msg-Id` = the event id, so JetStream drops a
+//! re-publish after a crash between publishing and checkpointing (within the
+//! stream's duplicate window), and `Sunday-Position` = its log position. One
+//! publisher is active at a time (advisory lock on a connection of its own);
+//! its checkpoint is compared before it moves, like the projector's.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, Context};
+use serde_json::json;
+use sqlx::{Connection, PgConnection, PgPool};
+use sunday_domain::store::{Position, RecordedEvent, StoreError};
+use sunday_eventstore::PgEventStore;
+use tokio::sync::watch;
+
+/// The advisory lock that elects the one active publisher.
+const LEADER_LOCK: i64 = 0x5355_4e44_4159_0002;
+/// The checkpoint name.
+const NAME: &str = "jetstream";
+
+/// Why publishing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PublisherError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("checkpoint failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("JetStream: {0}")]
+    Nats(String),
+    /// Another publisher moved the checkpoint.
+    #[error("the publisher checkpoint moved under us")]
+    Fenced,
+}
+
+fn nats(e: impl std::fmt::Display) -> PublisherError {
+    PublisherError::Nats(e.to_string())
+}
+
+/// The JetStream stream of a deployment's events.
+pub fn stream_name(prefix: &str) -> String {
+    format!("{}_EVENTS", prefix.to_uppercase().replace(['.', '-', '*', '>', ' '], "_"))
+}
+
+/// The subject an event is published on.
+pub fn subject(prefix: &str, e: &RecordedEvent) -> String {
+    let part = |id: Option<uuid::Uuid>| id.map_or_else(|| "_".to_owned(), |u| u.to_string());
+    format!("{prefix}.events.{}.{}.{}", part(e.workspace_id), part(e.board_id), e.event.event_type())
+}
+
+/// Creates the stream if it does not exist.
+pub async fn ensure_stream(js: &Context, prefix: &str) -> Result<(), PublisherError> {
+    let config = jetstream::stream::Config {
+        name: stream_name(prefix),
+        subjects: vec![format!("{prefix}.events.>")],
+        ..Default::default()
+    };
+    js.get_or_create_stream(config).await.map_err(nats)?;
+    Ok(())
+}
+
+/// The envelope as published.
+fn payload(e: &RecordedEvent) -> Vec<u8> {
+    let body = json!({
+        "eventId": e.event_id, "streamId": e.stream_id, "streamVersion": e.stream_version,
+        "globalPosition": e.position, "type": e.event.event_type(), "schemaVersion": e.event.schema_version(),
+        "occurredAt": e.occurred_at, "workspaceId": e.workspace_id, "boardId": e.board_id,
+        "data": e.event.payload(), "metadata": e.metadata,
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// Publishes events in order and waits until JetStream has stored each one.
+pub async fn publish_events(js: &Context, prefix: &str, events: &[RecordedEvent]) -> Result<(), PublisherError> {
+    let mut acks = Vec::with_capacity(events.len());
+    for e in events {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", e.event_id.to_string().as_str());
+        headers.insert("Sunday-Position", e.position.to_string().as_str());
+        acks.push(js.publish_with_headers(subject(prefix, e), headers, payload(e).into()).await.map_err(nats)?);
+    }
+    for ack in acks {
+        ack.await.map_err(nats)?;
+    }
+    Ok(())
+}
+
+async fn checkpoint(pool: &PgPool) -> Result<Position, sqlx::Error> {
+    sqlx::query("INSERT INTO publisher_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING")
+        .bind(NAME)
+        .execute(pool)
+        .await?;
+    sqlx::query_scalar("SELECT position FROM publisher_checkpoints WHERE name = $1").bind(NAME).fetch_one(pool).await
+}
+
+async fn advance(pool: &PgPool, from: Position, to: Position) -> Result<(), PublisherError> {
+    let moved = sqlx::query("UPDATE publisher_checkpoints SET position = $3, updated_at = now() WHERE name = $1 AND position = $2")
+        .bind(NAME)
+        .bind(from)
+        .bind(to)
+        .execute(pool)
+        .await?;
+    if moved.rows_affected() == 1 { Ok(()) } else { Err(PublisherError::Fenced) }
+}
+
+/// Publishes the log until `stop` turns true, once elected.
+pub async fn run(store: PgEventStore, js: Context, prefix: String, mut stop: watch::Receiver<bool>) -> Result<(), PublisherError> {
+    let pool = store.pool().clone();
+    let mut leader = PgConnection::connect_with(&pool.connect_options()).await?;
+    let elected = sqlx::query("SELECT pg_advisory_lock($1)").bind(LEADER_LOCK).execute(&mut leader);
+    tokio::select! {
+        r = elected => { r?; }
+        _ = stop.changed() => return Ok(()),
+    }
+    ensure_stream(&js, &prefix).await?;
+    let mut at = checkpoint(&pool).await?;
+    let mut tail = store.tail(at, 1000);
+    tracing::info!(checkpoint = at, stream = %stream_name(&prefix), "publisher elected");
+    loop {
+        let batch = tokio::select! {
+            batch = tail.next_batch() => batch?,
+            _ = stop.changed() => return Ok(()),
+        };
+        publish_events(&js, &prefix, &batch).await?;
+        let to = batch.last().map_or(at, |e| e.position);
+        advance(&pool, at, to).await?;
+        at = to;
+    }
+}
