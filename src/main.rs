@@ -214,6 +214,12 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     }
     let app = sunday_command_api::with_fallbacks(app);
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
+    // Answers go out at once rather than waiting on Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     tracing::info!(address = %common.listen, "sunday is listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop_tx.send(true);
