@@ -1,6 +1,7 @@
 //! The `sunday` binary: one executable whose subcommands run every role.
 
 mod bench;
+mod metrics;
 
 /// mimalloc: fewer cycles per request than glibc's allocator under many small allocations.
 #[global_allocator]
@@ -213,6 +214,8 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         projector = Some(tokio::spawn(sunday_projector::run(store.clone(), pool, config, feed.clone(), stop.clone())));
     }
     let app = sunday_command_api::with_fallbacks(app);
+    let read_models = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 2).await?;
+    let app = metrics::instrument(app, metrics::Metrics::new(Some(read_models)));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

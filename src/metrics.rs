@@ -1,0 +1,164 @@
+//! Prometheus metrics on `/metrics`: request counts and latency histograms
+//! per method, route template and status (the blueprint's names), and the
+//! projection's lag behind the log.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sqlx::PgPool;
+
+/// The blueprint's request-duration buckets, in seconds.
+const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bucket, le) in self.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= le {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+}
+
+/// Method, route template and status of a request.
+type RequestKey = (String, String, u16);
+
+/// The process's metrics.
+#[derive(Clone, Default)]
+pub(crate) struct Metrics {
+    requests: Arc<Mutex<HashMap<RequestKey, Histogram>>>,
+    /// Where the projection can be read (absent in processes without it).
+    read_models: Option<PgPool>,
+}
+
+impl Metrics {
+    pub(crate) fn new(read_models: Option<PgPool>) -> Self {
+        Self { requests: Arc::default(), read_models }
+    }
+
+    fn observe(&self, method: &str, endpoint: &str, status: u16, seconds: f64) {
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        requests.entry((method.to_owned(), endpoint.to_owned(), status)).or_default().observe(seconds);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    async fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_requests(&mut out);
+        if let Some(pool) = &self.read_models {
+            render_lag(&mut out, pool).await;
+        }
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keys: Vec<_> = requests.keys().cloned().collect();
+        keys.sort();
+        let _ = writeln!(out, "# HELP sunday_api_request_duration_seconds Duration of API requests in seconds");
+        let _ = writeln!(out, "# TYPE sunday_api_request_duration_seconds histogram");
+        for key in &keys {
+            let (method, endpoint, status) = key;
+            let h = &requests[key];
+            let labels = format!("method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"");
+            for (count, le) in h.buckets.iter().zip(BUCKETS) {
+                let _ = writeln!(out, "sunday_api_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {count}");
+            }
+            let _ = writeln!(out, "sunday_api_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "sunday_api_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "sunday_api_request_duration_seconds_count{{{labels}}} {}", h.count);
+        }
+        let _ = writeln!(out, "# HELP sunday_api_requests_total Total number of API requests");
+        let _ = writeln!(out, "# TYPE sunday_api_requests_total counter");
+        for key in &keys {
+            let (method, endpoint, status) = key;
+            let _ = writeln!(out, "sunday_api_requests_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}", requests[key].count);
+        }
+    }
+}
+
+/// `sunday_projection_lag_events` and `_seconds`: events of the log not yet in
+/// the read models, and the age of the oldest of them.
+async fn render_lag(out: &mut String, pool: &PgPool) {
+    let row: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) FROM events e \
+         WHERE e.position > coalesce((SELECT position FROM projection_checkpoints WHERE name = 'read_models'), 0)",
+    )
+    .fetch_one(pool)
+    .await;
+    let Ok((events, seconds)) = row else { return };
+    let _ = writeln!(out, "# HELP sunday_projection_lag_events Events of the log not yet projected");
+    let _ = writeln!(out, "# TYPE sunday_projection_lag_events gauge");
+    let _ = writeln!(out, "sunday_projection_lag_events{{projection=\"read_models\"}} {events}");
+    let _ = writeln!(out, "# HELP sunday_projection_lag_seconds Age of the oldest event not yet projected");
+    let _ = writeln!(out, "# TYPE sunday_projection_lag_seconds gauge");
+    let _ = writeln!(out, "sunday_projection_lag_seconds{{projection=\"read_models\"}} {seconds}");
+}
+
+/// Records every request under its route template (`/v1/items/{id}`, never
+/// the raw path), and serves `/metrics`.
+pub(crate) fn instrument(app: Router, metrics: Metrics) -> Router {
+    let metrics_route = Router::new().route("/metrics", get(serve)).with_state(metrics.clone());
+    app.merge(metrics_route).layer(middleware::from_fn_with_state(metrics, record))
+}
+
+async fn record(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let endpoint = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    if endpoint != "/metrics" {
+        metrics.observe(&method, &endpoint, response.status().as_u16(), started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+async fn serve(State(metrics): State<Metrics>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn scrape(app: &Router) -> String {
+        let resp = app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap_or_default()).await;
+        let body = resp.unwrap_or_else(|e| match e {}).into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_under_their_route_template() {
+        let app = Router::new().route("/v1/items/{id}", get(|| async { StatusCode::NOT_FOUND }));
+        let app = instrument(app, Metrics::new(None));
+        for id in ["a", "b"] {
+            let req = Request::get(format!("/v1/items/{id}")).body(Body::empty()).unwrap_or_default();
+            let _ = app.clone().oneshot(req).await;
+        }
+        let text = scrape(&app).await;
+        assert!(text.contains(r#"sunday_api_requests_total{method="GET",endpoint="/v1/items/{id}",status="404"} 2"#), "{text}");
+        assert!(text.contains(r#"sunday_api_request_duration_seconds_bucket{method="GET",endpoint="/v1/items/{id}",status="404",le="+Inf"} 2"#));
+        assert!(!text.contains("/v1/items/a"), "raw paths never become labels");
+    }
+}
