@@ -1,6 +1,7 @@
 //! The `sunday` binary: one executable whose subcommands run every role.
 
 mod bench;
+mod health;
 mod metrics;
 
 /// mimalloc: fewer cycles per request than glibc's allocator under many small allocations.
@@ -60,6 +61,9 @@ struct Common {
     /// Prefix of every NATS subject this deployment uses.
     #[arg(long, env = "SUNDAY_NATS_PREFIX", default_value = "sunday", global = true)]
     nats_prefix: String,
+    /// Most events the projection may lag behind and still count as ready.
+    #[arg(long, env = "SUNDAY_READY_MAX_LAG", default_value_t = 10_000, global = true)]
+    ready_max_lag: i64,
     /// Months of activity kept before their partitions are dropped.
     #[arg(long, env = "SUNDAY_ACTIVITY_RETENTION_MONTHS", default_value_t = 24, global = true)]
     activity_retention_months: u32,
@@ -213,8 +217,10 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         let pool = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 4).await?;
         projector = Some(tokio::spawn(sunday_projector::run(store.clone(), pool, config, feed.clone(), stop.clone())));
     }
-    let app = sunday_command_api::with_fallbacks(app);
     let read_models = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 2).await?;
+    let projection = roles.projector.then(|| (read_models.clone(), common.ready_max_lag));
+    let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection };
+    let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
     let app = metrics::instrument(app, metrics::Metrics::new(Some(read_models)));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.

@@ -74,16 +74,14 @@ impl AppState {
 /// The command API on its own: its routes, health endpoints, and problem+json
 /// answers for unknown routes and methods.
 pub fn router(state: AppState) -> Router {
-    with_fallbacks(routes(state))
+    let health = Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready)).with_state(state.clone());
+    with_fallbacks(routes(state).merge(health))
 }
 
-/// The command and health routes, to be composed with other roles' routes.
+/// The command routes, to be composed with other roles' routes (the binary
+/// adds health endpoints for all roles).
 pub fn routes(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::router())
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .with_state(state)
+    Router::new().merge(routes::router()).with_state(state)
 }
 
 /// Adds problem+json answers for unknown routes (404) and methods (405).

@@ -106,7 +106,20 @@ pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]
 
 /// Makes sure the live read models exist and are of this build's version:
 /// creates them in an empty database, rebuilds them when their shape changed.
+/// Processes starting together take turns (an advisory lock), so only the
+/// first one creates or rebuilds.
 pub async fn prepare(store: &PgEventStore, base: PgConnectOptions) -> Result<(), ProjectorError> {
+    let mut turn = PgConnection::connect_with(&base).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(PREPARE_LOCK).execute(&mut turn).await?;
+    let result = prepare_alone(store, base).await;
+    turn.close().await?;
+    result
+}
+
+/// The lock `prepare` takes turns with.
+const PREPARE_LOCK: i64 = 0x5355_4e44_4159_0003;
+
+async fn prepare_alone(store: &PgEventStore, base: PgConnectOptions) -> Result<(), ProjectorError> {
     let pool = schema::pool(base.clone(), schema::LIVE, 2).await?;
     match schema::version(&pool, schema::LIVE).await? {
         Some(v) if v == schema::SCHEMA_VERSION => Ok(()),

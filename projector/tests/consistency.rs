@@ -338,3 +338,20 @@ async fn activity_in_a_month_without_a_partition_creates_it(pool: PgPool) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(home, "rm.rm_activity_log_2031_05");
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn processes_starting_together_prepare_the_read_models_once(pool: PgPool) {
+    let store = store_for(&pool).await;
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, base) = (store.clone(), base(&pool));
+            tokio::spawn(async move { sunday_projector::prepare(&store, base).await.map_err(|e| e.to_string()) })
+        })
+        .collect();
+    for s in starts {
+        let result = s.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(result.is_ok(), "{result:?}");
+    }
+    let version: i32 = sqlx::query_scalar("SELECT schema_version FROM rm.read_model_info").fetch_one(&pool).await.unwrap_or(0);
+    assert_eq!(version, sunday_projector::schema::SCHEMA_VERSION);
+}

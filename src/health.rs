@@ -1,0 +1,76 @@
+//! `/healthz` (the process is alive) and `/readyz` (it can serve: the
+//! database answers, NATS is connected when configured, and the projection is
+//! not too far behind when this process projects), for every role.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+
+/// What readiness checks.
+#[derive(Clone)]
+pub(crate) struct Health {
+    pub(crate) pool: PgPool,
+    pub(crate) nats: Option<async_nats::Client>,
+    /// With the projector role: the read models' pool and the most events the
+    /// projection may lag behind while still ready.
+    pub(crate) projection: Option<(PgPool, i64)>,
+}
+
+pub(crate) fn routes(health: Health) -> Router {
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready)).with_state(health)
+}
+
+async fn ready(State(h): State<Health>) -> impl IntoResponse {
+    let mut checks = Map::new();
+    let database = sqlx::query("SELECT 1").execute(&h.pool).await.is_ok();
+    checks.insert("database".into(), json!(database));
+    let mut ok = database;
+    if let Some(client) = &h.nats {
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        checks.insert("nats".into(), json!(connected));
+        ok &= connected;
+    }
+    if let Some((pool, max_lag)) = &h.projection {
+        let lag: Option<i64> = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE position > coalesce((SELECT position FROM projection_checkpoints WHERE name = 'read_models'), 0)",
+        )
+        .fetch_one(pool)
+        .await
+        .ok();
+        let fresh = lag.is_some_and(|l| l <= *max_lag);
+        checks.insert("projectionLagEvents".into(), lag.map_or(Value::Null, Value::from));
+        ok &= fresh;
+    }
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({ "status": if ok { "ready" } else { "not ready" }, "checks": checks })))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn status(app: &Router, path: &str) -> StatusCode {
+        let resp = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap_or_default()).await;
+        resp.unwrap_or_else(|e| match e {}).status()
+    }
+
+    #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+    async fn ready_while_the_database_answers(pool: PgPool) {
+        let own = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(pool.connect_options().as_ref().clone()).await;
+        let own = own.unwrap_or_else(|e| panic!("{e}"));
+        let app = routes(Health { pool: own.clone(), nats: None, projection: None });
+        assert_eq!(status(&app, "/healthz").await, StatusCode::OK);
+        assert_eq!(status(&app, "/readyz").await, StatusCode::OK);
+        own.close().await;
+        assert_eq!(status(&app, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(&app, "/healthz").await, StatusCode::OK, "alive even when not ready");
+    }
+}
