@@ -35,12 +35,7 @@ async fn ready(State(h): State<Health>) -> impl IntoResponse {
         ok &= connected;
     }
     if let Some((pool, max_lag)) = &h.projection {
-        let lag: Option<i64> = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE position > coalesce((SELECT position FROM projection_checkpoints WHERE name = 'read_models'), 0)",
-        )
-        .fetch_one(pool)
-        .await
-        .ok();
+        let lag = sunday_projector::lag(pool).await.ok().map(|l| l.events);
         let fresh = lag.is_some_and(|l| l <= *max_lag);
         checks.insert("projectionLagEvents".into(), lag.map_or(Value::Null, Value::from));
         ok &= fresh;

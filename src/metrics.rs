@@ -96,13 +96,7 @@ impl Metrics {
 /// `sunday_projection_lag_events` and `_seconds`: events of the log not yet in
 /// the read models, and the age of the oldest of them.
 async fn render_lag(out: &mut String, pool: &PgPool) {
-    let row: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
-        "SELECT count(*), coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) FROM events e \
-         WHERE e.position > coalesce((SELECT position FROM projection_checkpoints WHERE name = 'read_models'), 0)",
-    )
-    .fetch_one(pool)
-    .await;
-    let Ok((events, seconds)) = row else { return };
+    let Ok(sunday_projector::Lag { events, seconds }) = sunday_projector::lag(pool).await else { return };
     let _ = writeln!(out, "# HELP sunday_projection_lag_events Events of the log not yet projected");
     let _ = writeln!(out, "# TYPE sunday_projection_lag_events gauge");
     let _ = writeln!(out, "sunday_projection_lag_events{{projection=\"read_models\"}} {events}");

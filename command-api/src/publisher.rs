@@ -11,7 +11,7 @@
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, Context};
 use serde_json::json;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use sunday_domain::store::{Position, RecordedEvent, StoreError};
 use sunday_eventstore::PgEventStore;
 use tokio::sync::watch;
@@ -108,12 +108,9 @@ async fn advance(pool: &PgPool, from: Position, to: Position) -> Result<(), Publ
 /// Publishes the log until `stop` turns true, once elected.
 pub async fn run(store: PgEventStore, js: Context, prefix: String, mut stop: watch::Receiver<bool>) -> Result<(), PublisherError> {
     let pool = store.pool().clone();
-    let mut leader = PgConnection::connect_with(&pool.connect_options()).await?;
-    let elected = sqlx::query("SELECT pg_advisory_lock($1)").bind(LEADER_LOCK).execute(&mut leader);
-    tokio::select! {
-        r = elected => { r?; }
-        _ = stop.changed() => return Ok(()),
-    }
+    let Some(_leader) = sunday_eventstore::leader::elect(&pool.connect_options(), LEADER_LOCK, &mut stop).await? else {
+        return Ok(());
+    };
     ensure_stream(&js, &prefix).await?;
     let mut at = checkpoint(&pool).await?;
     let mut tail = store.tail(at, 1000);

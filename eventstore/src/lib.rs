@@ -7,6 +7,7 @@
 
 mod append;
 mod batch;
+pub mod leader;
 mod notify;
 mod read;
 mod tail;

@@ -30,11 +30,6 @@ impl LogTail {
         Self { store, after, batch: batch.max(1), wake }
     }
 
-    /// The position of the last event returned (or the start).
-    pub fn position(&self) -> Position {
-        self.after
-    }
-
     /// The next events after the last ones returned; waits until there are some.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut horizon_wait = HORIZON_WAIT_MIN;

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use sunday_domain::store::{Position, RecordedEvent};
-use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 /// What one committed batch changed, and the checkpoint after it.
@@ -42,22 +41,14 @@ impl Invalidation {
 pub type Hook = Arc<dyn Fn(&Invalidation) + Send + Sync>;
 
 /// The channel between the projector and the readers of its read models.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Feed {
-    position: watch::Sender<Position>,
-    invalidations: broadcast::Sender<Invalidation>,
     hooks: Arc<Mutex<Vec<Hook>>>,
-}
-
-impl Default for Feed {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Feed {
     pub fn new() -> Self {
-        Self { position: watch::channel(0).0, invalidations: broadcast::channel(1024).0, hooks: Arc::default() }
+        Self::default()
     }
 
     /// Runs `hook` on every committed batch, synchronously and before the
@@ -67,28 +58,11 @@ impl Feed {
         self.hooks.lock().unwrap_or_else(|p| p.into_inner()).push(hook);
     }
 
-    /// Announces a committed batch.
+    /// Announces a committed batch to every hook.
     pub fn advance(&self, done: Invalidation) {
-        let position = done.position;
         let hooks = self.hooks.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for hook in hooks {
             hook(&done);
         }
-        let _ = self.invalidations.send(done);
-        self.position.send_if_modified(|p| {
-            let moved = position > *p;
-            *p = (*p).max(position);
-            moved
-        });
-    }
-
-    /// The checkpoint the read models have reached.
-    pub fn position(&self) -> watch::Receiver<Position> {
-        self.position.subscribe()
-    }
-
-    /// Every committed batch's changes, for cache eviction.
-    pub fn invalidations(&self) -> broadcast::Receiver<Invalidation> {
-        self.invalidations.subscribe()
     }
 }

@@ -68,6 +68,27 @@ pub async fn checkpoint(pool: &PgPool) -> Result<Position, sqlx::Error> {
     Ok(p.unwrap_or(0))
 }
 
+/// How far the read models are behind the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Lag {
+    /// Events of the log not yet projected.
+    pub events: i64,
+    /// Age of the oldest of them, in seconds (0 when caught up).
+    pub seconds: f64,
+}
+
+/// The read models' lag; `pool` must find them (see `schema::pool`).
+pub async fn lag(pool: &PgPool) -> Result<Lag, sqlx::Error> {
+    let (events, seconds): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) FROM events e \
+         WHERE e.position > coalesce((SELECT position FROM projection_checkpoints WHERE name = $1), 0)",
+    )
+    .bind(PROJECTION)
+    .fetch_one(pool)
+    .await?;
+    Ok(Lag { events, seconds })
+}
+
 /// Applies one batch of events and moves the checkpoint from `from`, in one
 /// transaction. The checkpoint row is locked and compared first, so a batch is
 /// never applied twice even if two projectors run (`Fenced`).
@@ -137,12 +158,9 @@ async fn prepare_alone(store: &PgEventStore, base: PgConnectOptions) -> Result<(
 /// released the moment the process dies), then catches up from the checkpoint
 /// and follows the log live.
 pub async fn run(store: PgEventStore, pool: PgPool, config: Config, feed: Feed, mut stop: watch::Receiver<bool>) -> Result<(), ProjectorError> {
-    let mut leader = PgConnection::connect_with(&pool.connect_options()).await?;
-    let elected = sqlx::query("SELECT pg_advisory_lock($1)").bind(LEADER_LOCK).execute(&mut leader);
-    tokio::select! {
-        r = elected => { r?; }
-        _ = stop.changed() => return Ok(()),
-    }
+    let Some(_leader) = sunday_eventstore::leader::elect(&pool.connect_options(), LEADER_LOCK, &mut stop).await? else {
+        return Ok(());
+    };
     tracing::info!("projector elected");
     partitions::maintain(&pool, config.activity_retention_months).await?;
     loop {
