@@ -45,3 +45,17 @@ async fn a_cached_board_is_fresh_after_each_change_in_both_instances(pool: PgPoo
     assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(removed.position())).await.status, StatusCode::NOT_FOUND);
     assert_eq!(sys.read(&path, mate, removed.position()).await.status, StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn an_instance_that_hears_nothing_catches_up_by_polling_the_checkpoint(pool: PgPool) {
+    let sys = System::start(pool.clone()).await;
+    let deaf = crate::helpers::polling_instance(&pool).await;
+    let owner = user();
+    let (_, board, p) = sys.board(owner).await;
+    let path = format!("/v1/boards/{board}");
+    let wait = |p: i64| vec![("x-sunday-min-position", p.to_string())];
+    assert_eq!(send_to(&deaf, Method::GET, &path, owner, None, &wait(p)).await.body["data"]["name"], "Roadmap");
+    let r = sys.command(Method::PATCH, &path, owner, Some(json!({"name": "Polled"}))).await;
+    let there = send_to(&deaf, Method::GET, &path, owner, None, &wait(r.position())).await;
+    assert_eq!(there.body["data"]["name"], "Polled", "the poll dropped the stale cache: {}", there.body);
+}

@@ -139,3 +139,14 @@ pub(crate) async fn query_instance(pool: &PgPool, client: &async_nats::Client, p
     state.follow_nats(client, prefix).await.unwrap_or_else(|e| panic!("subscribe: {e}"));
     sunday_command_api::with_fallbacks(sunday_query_api::routes(state))
 }
+
+/// A query-API instance that hears of no projector at all: only its
+/// checkpoint poll moves it (every 50 ms here).
+pub(crate) async fn polling_instance(pool: &PgPool) -> Router {
+    let base = pool.connect_options().as_ref().clone();
+    let read_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("read pool: {e}"));
+    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5) };
+    let state = QueryState::new(config, read_pool);
+    state.poll_checkpoint(Duration::from_millis(50));
+    sunday_command_api::with_fallbacks(sunday_query_api::routes(state))
+}
