@@ -64,6 +64,15 @@ struct Common {
     /// Most events the projection may lag behind and still count as ready.
     #[arg(long, env = "SUNDAY_READY_MAX_LAG", default_value_t = 10_000, global = true)]
     ready_max_lag: i64,
+    /// Realtime batch window in milliseconds: events of a board room are sent together.
+    #[arg(long, env = "SUNDAY_WS_BATCH_MS", default_value_t = 50, global = true)]
+    ws_batch_ms: u64,
+    /// Frames a WebSocket may have queued before it is closed as a slow consumer (code 4008).
+    #[arg(long, env = "SUNDAY_WS_QUEUE", default_value_t = 256, global = true)]
+    ws_queue: usize,
+    /// Seconds between server pings; a socket silent for two of them is dropped.
+    #[arg(long, env = "SUNDAY_WS_HEARTBEAT_SECS", default_value_t = 25, global = true)]
+    ws_heartbeat_secs: u64,
     /// Months of activity kept before their partitions are dropped.
     #[arg(long, env = "SUNDAY_ACTIVITY_RETENTION_MONTHS", default_value_t = 24, global = true)]
     activity_retention_months: u32,
@@ -79,6 +88,8 @@ enum Role {
     Projector(ProjectorArgs),
     /// The query API only.
     QueryApi,
+    /// The realtime gateway only (`/v1/ws`).
+    Gateway,
     /// Apply the database migrations and exit.
     Migrate,
     /// Print a development JWT for a user.
@@ -130,12 +141,11 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Role::All) {
-        Role::All => serve(&cli.common, Roles { commands: true, projector: true, queries: true }).await,
-        Role::CommandApi => serve(&cli.common, Roles { commands: true, projector: false, queries: false }).await,
-        Role::QueryApi => serve(&cli.common, Roles { commands: false, projector: false, queries: true }).await,
-        Role::Projector(ProjectorArgs { action: None }) => {
-            serve(&cli.common, Roles { commands: false, projector: true, queries: false }).await
-        }
+        Role::All => serve(&cli.common, Roles::ALL).await,
+        Role::CommandApi => serve(&cli.common, Roles { commands: true, ..Roles::NONE }).await,
+        Role::QueryApi => serve(&cli.common, Roles { queries: true, ..Roles::NONE }).await,
+        Role::Gateway => serve(&cli.common, Roles { gateway: true, ..Roles::NONE }).await,
+        Role::Projector(ProjectorArgs { action: None }) => serve(&cli.common, Roles { projector: true, ..Roles::NONE }).await,
         Role::Projector(ProjectorArgs { action: Some(ProjectorAction::Rebuild) }) => rebuild(&cli.common).await,
         Role::Migrate => migrate(&cli.common).await,
         Role::Token(t) => {
@@ -166,6 +176,12 @@ struct Roles {
     commands: bool,
     projector: bool,
     queries: bool,
+    gateway: bool,
+}
+
+impl Roles {
+    const ALL: Self = Self { commands: true, projector: true, queries: true, gateway: true };
+    const NONE: Self = Self { commands: false, projector: false, queries: false, gateway: false };
 }
 
 /// Serves the chosen roles until SIGTERM or Ctrl-C.
@@ -192,14 +208,17 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         publisher = Some(tokio::spawn(run));
     }
     let mut app = axum::Router::new();
+    let commands = AppState::new(command_config(common), store.clone());
     if roles.commands {
-        let state = AppState::new(command_config(common), store.clone());
-        spawn_housekeeping(&state);
-        app = app.merge(sunday_command_api::routes(state));
+        spawn_housekeeping(&commands);
+        app = app.merge(sunday_command_api::routes(commands.clone()));
     }
-    if roles.queries {
-        let reads = read_pool(common, base.clone()).await?;
-        let state = sunday_query_api::QueryState::new(query_config(common), reads);
+    let reads = match roles.queries || roles.gateway {
+        true => Some(read_pool(common, base.clone()).await?),
+        false => None,
+    };
+    if let (true, Some(reads)) = (roles.queries, &reads) {
+        let state = sunday_query_api::QueryState::new(query_config(common), reads.clone());
         if roles.projector {
             state.follow_feed(&feed);
         } else if let Some(client) = &nats {
@@ -207,6 +226,13 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         }
         state.poll_checkpoint(std::time::Duration::from_secs(1));
         app = app.merge(sunday_query_api::routes(state));
+    }
+    let gateway = match (roles.gateway, reads) {
+        (true, Some(reads)) => Some(start_gateway(common, &store, commands, reads, nats.as_ref()).await?),
+        _ => None,
+    };
+    if let Some(g) = &gateway {
+        app = app.merge(g.routes());
     }
     let mut projector = None;
     if roles.projector {
@@ -221,7 +247,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let projection = roles.projector.then(|| (read_models.clone(), common.ready_max_lag));
     let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection };
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
-    let app = metrics::instrument(app, metrics::Metrics::new(Some(read_models)));
+    let app = metrics::instrument(app, metrics::Metrics::new(Some(read_models), gateway.clone()));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -230,7 +256,13 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         }
     });
     tracing::info!(address = %common.listen, "sunday is listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let stopping = async move {
+        shutdown_signal().await;
+        if let Some(g) = gateway {
+            g.shutdown(std::time::Duration::from_secs(2)).await;
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stopping).await?;
     let _ = stop_tx.send(true);
     if let Some(p) = projector {
         p.await.context("projector task")?.context("projector")?;
@@ -240,6 +272,28 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The realtime gateway, on NATS when configured, else on the in-process bus.
+async fn start_gateway(
+    common: &Common,
+    store: &PgEventStore,
+    commands: AppState,
+    reads: sqlx::PgPool,
+    nats: Option<&async_nats::Client>,
+) -> anyhow::Result<sunday_realtime_gateway::Gateway> {
+    let config = sunday_realtime_gateway::Config {
+        jwt_secret: Secret::new(common.jwt_secret.clone()),
+        batch_window: std::time::Duration::from_millis(common.ws_batch_ms),
+        queue_frames: common.ws_queue,
+        heartbeat: std::time::Duration::from_secs(common.ws_heartbeat_secs.max(1)),
+        ..sunday_realtime_gateway::Config::default()
+    };
+    let bus = match nats {
+        Some(client) => sunday_realtime_gateway::Bus::Nats { client: client.clone(), prefix: common.nats_prefix.clone() },
+        None => sunday_realtime_gateway::Bus::Log,
+    };
+    Ok(sunday_realtime_gateway::Gateway::start(config, store.clone(), commands, reads, bus).await?)
 }
 
 async fn rebuild(common: &Common) -> anyhow::Result<()> {

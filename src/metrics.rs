@@ -45,11 +45,13 @@ pub(crate) struct Metrics {
     requests: Arc<Mutex<HashMap<RequestKey, Histogram>>>,
     /// Where the projection can be read (absent in processes without it).
     read_models: Option<PgPool>,
+    /// The realtime gateway, in processes that run it.
+    gateway: Option<sunday_realtime_gateway::Gateway>,
 }
 
 impl Metrics {
-    pub(crate) fn new(read_models: Option<PgPool>) -> Self {
-        Self { requests: Arc::default(), read_models }
+    pub(crate) fn new(read_models: Option<PgPool>, gateway: Option<sunday_realtime_gateway::Gateway>) -> Self {
+        Self { requests: Arc::default(), read_models, gateway }
     }
 
     fn observe(&self, method: &str, endpoint: &str, status: u16, seconds: f64) {
@@ -63,6 +65,9 @@ impl Metrics {
         self.render_requests(&mut out);
         if let Some(pool) = &self.read_models {
             render_lag(&mut out, pool).await;
+        }
+        if let Some(g) = &self.gateway {
+            g.metrics().render(&mut out);
         }
         out
     }
@@ -145,7 +150,7 @@ mod tests {
     #[tokio::test]
     async fn requests_are_counted_under_their_route_template() {
         let app = Router::new().route("/v1/items/{id}", get(|| async { StatusCode::NOT_FOUND }));
-        let app = instrument(app, Metrics::new(None));
+        let app = instrument(app, Metrics::new(None, None));
         for id in ["a", "b"] {
             let req = Request::get(format!("/v1/items/{id}")).body(Body::empty()).unwrap_or_default();
             let _ = app.clone().oneshot(req).await;

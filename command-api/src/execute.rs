@@ -53,12 +53,12 @@ struct Plan {
 
 /// What a successful command answers.
 #[derive(Debug, Clone, Copy)]
-struct Answer {
-    status: StatusCode,
-    id: Uuid,
-    entity_id: Option<Uuid>,
-    version: u64,
-    position: Position,
+pub struct Answer {
+    pub status: StatusCode,
+    pub id: Uuid,
+    pub entity_id: Option<Uuid>,
+    pub version: u64,
+    pub position: Position,
 }
 
 impl IntoResponse for Answer {
@@ -128,6 +128,18 @@ pub async fn execute(
     canonical_body: &str,
     command: Command,
 ) -> Result<Response, ApiError> {
+    Ok(run_command(state, caller, headers, canonical_body, command).await?.into_response())
+}
+
+/// Runs a command end to end (for callers other than HTTP handlers, such as
+/// the realtime gateway's optimistic updates).
+pub async fn run_command(
+    state: &AppState,
+    caller: &Caller,
+    headers: &CommandHeaders,
+    canonical_body: &str,
+    command: Command,
+) -> Result<Answer, ApiError> {
     let hash = fingerprint(caller.user_id, headers, canonical_body);
     let key = headers.idempotency_key.as_deref();
     if let Some(key) = key
@@ -139,11 +151,10 @@ pub async fn execute(
         Some(stream) => Some(state.locks.lock(&stream).await),
         None => None,
     };
-    let answer = run(state, &ctx, headers, &command).await?;
-    Ok(answer.into_response())
+    run(state, &ctx, headers, &command).await
 }
 
-async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command: &Command) -> Result<Response, ApiError> {
+async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command: &Command) -> Result<Answer, ApiError> {
     let created = if command.is_create() { StatusCode::CREATED } else { StatusCode::OK };
     let idempotency = |aggregate_id, entity_id| {
         headers.idempotency_key.as_ref().map(|key| IdempotencyRecord {
@@ -224,13 +235,13 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
                     return replay_stored(&existing, ctx.command_hash);
                 }
             }
-        return Ok(answer.into_response());
+        return Ok(answer);
     }
     Err(ApiError::Conflict("the resource is changing too fast; retry the command".into()))
 }
 
 /// Another request recorded our idempotency key first: answer as it did.
-async fn replay_key(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders) -> Result<Response, ApiError> {
+async fn replay_key(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders) -> Result<Answer, ApiError> {
     let key = headers.idempotency_key.as_deref().unwrap_or_default();
     match state.store.find_idempotency(ctx.actor, key).await.map_err(store_error)? {
         Some(stored) => replay_stored(&stored, ctx.command_hash),
@@ -238,7 +249,7 @@ async fn replay_key(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders) -
     }
 }
 
-fn replay_stored(stored: &StoredIdempotency, hash: &str) -> Result<Response, ApiError> {
+fn replay_stored(stored: &StoredIdempotency, hash: &str) -> Result<Answer, ApiError> {
     if stored.request_hash != hash {
         return Err(ApiError::Unprocessable(vec![sunday_domain::FieldError::new(
             "Idempotency-Key",
@@ -246,8 +257,7 @@ fn replay_stored(stored: &StoredIdempotency, hash: &str) -> Result<Response, Api
         )]));
     }
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let answer = Answer { status, id: stored.aggregate_id, entity_id: stored.entity_id, version: stored.version, position: stored.position };
-    Ok(answer.into_response())
+    Ok(Answer { status, id: stored.aggregate_id, entity_id: stored.entity_id, version: stored.version, position: stored.position })
 }
 
 /// The event as the store now holds it, for the caches.

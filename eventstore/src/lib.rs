@@ -77,6 +77,25 @@ impl PgEventStore {
         LogTail::new(self.clone(), after, batch)
     }
 
+    /// The horizon: every event below it is final (no transaction that could
+    /// still commit one there is open). A reader that has everything below the
+    /// horizon and follows a gap-safe tail from `horizon - 1` misses nothing.
+    pub async fn horizon(&self) -> Result<sunday_domain::store::Position, StoreError> {
+        let sql = format!("SELECT {}", read::HORIZON);
+        sqlx::query_scalar(&sql).fetch_one(&self.pool).await.map_err(backend)
+    }
+
+    /// The version and position of a stream's last event, if it has any.
+    pub async fn stream_head(&self, stream: &sunday_domain::store::StreamId) -> Result<Option<(u64, sunday_domain::store::Position)>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT stream_version, position FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1")
+                .bind(stream.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(|(v, p)| (u64::try_from(v).unwrap_or(0), p)))
+    }
+
     /// Deletes idempotency keys older than `hours` (they are kept at least 24 h).
     pub async fn expire_idempotency_keys(&self, hours: i32) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")

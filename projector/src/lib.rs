@@ -60,10 +60,10 @@ pub enum ProjectorError {
 const LEADER_LOCK: i64 = 0x5355_4e44_4159_0001;
 
 /// The checkpoint of the read models (0 before the first event).
-pub async fn checkpoint(pool: &PgPool) -> Result<Position, sqlx::Error> {
+pub async fn checkpoint<'c, E: sqlx::PgExecutor<'c>>(db: E) -> Result<Position, sqlx::Error> {
     let p: Option<i64> = sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
         .bind(PROJECTION)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?;
     Ok(p.unwrap_or(0))
 }

@@ -14,7 +14,7 @@ use crate::cache::CachedBoard;
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
 use crate::respond::{Reader, Rendered, decode_cursor, encode_cursor, id, limit};
 
-const BOARD_JSON: &str = "SELECT jsonb_build_object(\
+pub(crate) const BOARD_JSON: &str = "SELECT jsonb_build_object(\
     'id', b.board_id, 'workspaceId', b.workspace_id, 'name', b.name, 'description', b.description, \
     'archived', b.archived, 'createdBy', b.created_by, 'createdAt', rm_ts(b.created_at), \
     'updatedAt', rm_ts(b.updated_at), 'version', b.version, 'itemCount', b.item_count, 'memberCount', b.member_count, \

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 /// The columns every item query selects, in this order.
@@ -40,7 +40,7 @@ type Profile = (Option<String>, Option<String>, Option<String>);
 type Profiles = HashMap<Uuid, Profile>;
 
 /// The profiles of everyone assigned to these items, in one query.
-pub(crate) async fn profiles(pool: &PgPool, rows: &[ItemRow]) -> Result<Profiles, sqlx::Error> {
+pub(crate) async fn profiles<'c, E: PgExecutor<'c>>(db: E, rows: &[ItemRow]) -> Result<Profiles, sqlx::Error> {
     let ids: Vec<Uuid> = rows.iter().flat_map(|r| r.assignees.iter().copied()).collect();
     if ids.is_empty() {
         return Ok(Profiles::new());
@@ -49,7 +49,7 @@ pub(crate) async fn profiles(pool: &PgPool, rows: &[ItemRow]) -> Result<Profiles
     let found: Vec<(Uuid, Option<String>, Option<String>, Option<String>)> =
         sqlx::query_as("SELECT user_id, first_name, last_name, avatar FROM rm_user_profiles WHERE user_id = ANY($1)")
             .bind(ids)
-            .fetch_all(pool)
+            .fetch_all(db)
             .await?;
     Ok(found.into_iter().map(|(id, first, last, avatar)| (id, (first, last, avatar))).collect())
 }
@@ -73,7 +73,7 @@ pub(crate) fn render(row: &ItemRow, profiles: &Profiles) -> Value {
 }
 
 /// Renders rows with their assignees' profiles.
-pub(crate) async fn render_all(pool: &PgPool, rows: &[ItemRow]) -> Result<Vec<Value>, sqlx::Error> {
-    let profiles = profiles(pool, rows).await?;
+pub(crate) async fn render_all<'c, E: PgExecutor<'c>>(db: E, rows: &[ItemRow]) -> Result<Vec<Value>, sqlx::Error> {
+    let profiles = profiles(db, rows).await?;
     Ok(rows.iter().map(|r| render(r, &profiles)).collect())
 }

@@ -148,7 +148,7 @@ pub(crate) async fn items(State(s): State<QueryState>, reader: Reader, RawQuery(
     list_items(&s, &reader, &board, f).await
 }
 
-const ITEM_EXTRAS: &str = "SELECT (SELECT count(*) FROM rm_comments c WHERE c.item_id = $1), \
+pub(crate) const ITEM_EXTRAS: &str = "SELECT (SELECT count(*) FROM rm_comments c WHERE c.item_id = $1), \
       coalesce((SELECT jsonb_agg(rm_file_json(f) ORDER BY f.position DESC) FROM rm_files f WHERE f.item_id = $1), '[]')";
 
 /// `GET /v1/items/{id}`: the item with `commentCount` and `files`.

@@ -13,6 +13,7 @@ mod item_json;
 mod items;
 pub mod problem;
 mod respond;
+pub mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;

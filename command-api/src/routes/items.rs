@@ -97,9 +97,14 @@ async fn on_item(s: &AppState, caller: &Caller, h: &CommandHeaders, id: &str, ca
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
 pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<UpdateBody>) -> Result<Response, ApiError> {
-    let b = body.value;
-    let cmd = ItemCommand::Update { name: b.name, description: b.description, item_data: b.item_data.unwrap_or_default() };
+    let cmd = update_command(body.value);
     on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
+}
+
+/// The command a `PUT /v1/items/{id}` body asks for (the realtime gateway's
+/// optimistic updates carry the same body).
+pub fn update_command(b: UpdateBody) -> ItemCommand {
+    ItemCommand::Update { name: b.name, description: b.description, item_data: b.item_data.unwrap_or_default() }
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]

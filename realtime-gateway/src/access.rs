@@ -1,0 +1,84 @@
+//! Who may read a board, as of the log (never a lagging projection): the
+//! workspace and the board's own stream folded, then kept current from the
+//! board's events as the room hears them.
+
+use std::collections::BTreeMap;
+
+use sunday_domain::roles::{Access, BoardRole, board_access};
+use sunday_domain::store::{EventStore, StoreError, StreamId};
+use sunday_domain::workspace::{self, Workspace};
+use sunday_domain::board;
+use sunday_eventstore::PgEventStore;
+use uuid::Uuid;
+
+use crate::bus::{LiveEvent, Membership};
+
+/// A board's readers.
+#[derive(Debug, Default)]
+pub(crate) struct BoardAccess {
+    pub(crate) workspace_id: Uuid,
+    workspace: Option<Workspace>,
+    members: BTreeMap<Uuid, BoardRole>,
+    /// The board stream's version folded so far (0: the board does not exist).
+    version: u64,
+}
+
+/// What applying an event did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Nothing about access changed.
+    Same,
+    /// The membership changed; readers must be checked again.
+    Changed,
+    /// The event is not the next one of the board stream: re-read the log.
+    Gap,
+}
+
+impl BoardAccess {
+    /// Folds the board's and its workspace's streams from the log.
+    pub(crate) async fn load(store: &PgEventStore, board_id: Uuid) -> Result<Self, StoreError> {
+        let events = store.read_stream(&StreamId::board(board_id), 0).await?;
+        let Some(board) = events.iter().fold(None, board::evolve) else { return Ok(Self::default()) };
+        let mut access = Self { workspace_id: board.workspace_id, workspace: None, members: board.members, version: board.version };
+        access.reload_workspace(store).await?;
+        Ok(access)
+    }
+
+    /// Re-reads the workspace's membership from the log.
+    pub(crate) async fn reload_workspace(&mut self, store: &PgEventStore) -> Result<(), StoreError> {
+        let events = store.read_stream(&StreamId::workspace(self.workspace_id), 0).await?;
+        self.workspace = events.iter().fold(None, workspace::evolve);
+        Ok(())
+    }
+
+    pub(crate) fn exists(&self) -> bool {
+        self.version > 0
+    }
+
+    pub(crate) fn can_read(&self, user: Uuid) -> bool {
+        let ws_role = self.workspace.as_ref().and_then(|w| w.role_of(user));
+        self.exists() && board_access(ws_role, self.members.get(&user).copied()) != Access::None
+    }
+
+    /// Folds one of the board's events (item events change nothing here).
+    pub(crate) fn apply(&mut self, e: &LiveEvent) -> Applied {
+        if !e.board_stream || e.stream_version <= self.version {
+            return Applied::Same;
+        }
+        if e.stream_version != self.version + 1 {
+            return Applied::Gap;
+        }
+        self.version = e.stream_version;
+        match e.membership {
+            Some(Membership::Set(user, role)) => {
+                self.members.insert(user, role);
+                Applied::Changed
+            }
+            Some(Membership::Removed(user)) => {
+                self.members.remove(&user);
+                Applied::Changed
+            }
+            None => Applied::Same,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Where a gateway hears about new events.
+//!
+//! - In process (`Bus::Log`): one gap-safe tail of the log per process, routed
+//!   to the board rooms of this process. What `sunday all` uses without NATS.
+//! - JetStream (`Bus::Nats`): one ordered push consumer per board room,
+//!   filtered to `<prefix>.events.*.<board>.>` and starting with the events
+//!   published after it was created; the consumer re-creates itself from the
+//!   last stream sequence it saw when the connection drops, so a room sees no
+//!   gap. Workspace-level events (membership) arrive on one plain subscription.
+//!
+//! Either way a room hears, in log order, every event of its board published
+//! after it subscribed; a joining socket gets the rest from the log itself.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::push};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sunday_domain::DomainEvent;
+use sunday_domain::roles::BoardRole;
+use sunday_domain::store::{Position, RecordedEvent};
+use sunday_eventstore::PgEventStore;
+use tokio::sync::mpsc::UnboundedSender;
+use uuid::Uuid;
+
+use crate::room::RoomInput;
+
+/// A change to who is a member of a board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Membership {
+    Set(Uuid, BoardRole),
+    Removed(Uuid),
+}
+
+/// One event as rooms need it: routing keys, what it changes about access,
+/// and its JSON as `events` frames carry it, rendered once.
+#[derive(Debug)]
+pub(crate) struct LiveEvent {
+    pub(crate) position: Position,
+    /// Whether it belongs to the board's own stream (not an item's).
+    pub(crate) board_stream: bool,
+    pub(crate) stream_version: u64,
+    pub(crate) membership: Option<Membership>,
+    pub(crate) occurred_at_ms: i64,
+    pub(crate) json: Box<str>,
+}
+
+fn membership(event: &DomainEvent) -> Option<Membership> {
+    match event {
+        DomainEvent::BoardCreated(c) => Some(Membership::Set(c.owner_id, BoardRole::Owner)),
+        DomainEvent::BoardMemberAdded(m) | DomainEvent::BoardMemberRoleChanged(m) => Some(Membership::Set(m.user_id, m.role)),
+        DomainEvent::BoardMemberRemoved(m) => Some(Membership::Removed(m.user_id)),
+        _ => None,
+    }
+}
+
+/// The entry of an `events` frame: `{position, streamId, version, type, occurredAt, actorId, data}`.
+fn entry_json(position: Position, stream: &str, version: u64, event: &DomainEvent, at: DateTime<Utc>, actor: Uuid) -> Box<str> {
+    json!({
+        "position": position, "streamId": stream, "version": version, "type": event.event_type(),
+        "occurredAt": at.to_rfc3339_opts(SecondsFormat::Micros, true), "actorId": actor, "data": event.payload(),
+    })
+    .to_string()
+    .into_boxed_str()
+}
+
+impl LiveEvent {
+    pub(crate) fn from_recorded(e: &RecordedEvent) -> Self {
+        Self {
+            position: e.position,
+            board_stream: e.stream_id.as_str().starts_with("board-"),
+            stream_version: e.stream_version,
+            membership: membership(&e.event),
+            occurred_at_ms: e.occurred_at.timestamp_millis(),
+            json: entry_json(e.position, e.stream_id.as_str(), e.stream_version, &e.event, e.occurred_at, e.metadata.actor_id),
+        }
+    }
+
+    /// Parses the publisher's envelope; `None` for anything else.
+    pub(crate) fn from_published(payload: &[u8]) -> Option<Self> {
+        let p: Published = serde_json::from_slice(payload).ok()?;
+        let event = DomainEvent::decode(&p.event_type, p.schema_version, p.data).ok()?;
+        let actor = p.metadata.get("actorId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default();
+        Some(Self {
+            position: p.global_position,
+            board_stream: p.stream_id.starts_with("board-"),
+            stream_version: p.stream_version,
+            membership: membership(&event),
+            occurred_at_ms: p.occurred_at.timestamp_millis(),
+            json: entry_json(p.global_position, &p.stream_id, p.stream_version, &event, p.occurred_at, actor),
+        })
+    }
+}
+
+/// The envelope `sunday_command_api::publisher` publishes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Published {
+    stream_id: String,
+    stream_version: u64,
+    global_position: Position,
+    #[serde(rename = "type")]
+    event_type: String,
+    schema_version: u16,
+    occurred_at: DateTime<Utc>,
+    data: Value,
+    #[serde(default)]
+    metadata: serde_json::Map<String, Value>,
+}
+
+/// How this gateway hears about new events.
+#[derive(Clone)]
+pub enum Bus {
+    /// Tail the log in this process.
+    Log,
+    /// JetStream, published by `sunday_command_api::publisher`.
+    Nats { client: async_nats::Client, prefix: String },
+}
+
+/// Why a room could not subscribe.
+#[derive(Debug, thiserror::Error)]
+#[error("subscribing to the board's events failed: {0}")]
+pub(crate) struct SubscribeError(String);
+
+fn sub_err(e: impl std::fmt::Display) -> SubscribeError {
+    SubscribeError(e.to_string())
+}
+
+/// A room's live subscription; dropping it stops it.
+pub(crate) struct Subscription(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Bus {
+    /// Subscribes a room to its board's events. With the in-process bus the
+    /// room is already routed to by `follow_log`, so there is nothing to do.
+    pub(crate) async fn subscribe(&self, board: Uuid, room: UnboundedSender<RoomInput>) -> Result<Subscription, SubscribeError> {
+        let Self::Nats { client, prefix } = self else { return Ok(Subscription(None)) };
+        let js = jetstream::new(client.clone());
+        sunday_command_api::publisher::ensure_stream(&js, prefix).await.map_err(sub_err)?;
+        let stream = js.get_stream(sunday_command_api::publisher::stream_name(prefix)).await.map_err(sub_err)?;
+        let config = push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: format!("{prefix}.events.*.{board}.>"),
+            deliver_policy: DeliverPolicy::New,
+            ..Default::default()
+        };
+        let consumer = stream.create_consumer(config).await.map_err(sub_err)?;
+        let mut messages = consumer.messages().await.map_err(sub_err)?;
+        let task = tokio::spawn(async move {
+            while let Some(next) = messages.next().await {
+                match next {
+                    Ok(m) => match LiveEvent::from_published(&m.payload) {
+                        Some(e) => {
+                            if room.send(RoomInput::Live(Arc::new(e))).is_err() {
+                                return;
+                            }
+                        }
+                        None => tracing::warn!(subject = %m.subject, "skipping a message that is not a Sunday event"),
+                    },
+                    Err(e) => tracing::warn!(board = %board, error = %e, "board subscription hiccup (it resumes by itself)"),
+                }
+            }
+        });
+        Ok(Subscription(Some(task)))
+    }
+}
+
+/// Routes every workspace-level event (`<prefix>.events.<ws>._.>`) to the rooms
+/// as a hint to re-read workspace membership.
+pub(crate) async fn follow_workspaces(client: &async_nats::Client, prefix: &str, rooms: crate::Rooms) -> Result<(), SubscribeError> {
+    let mut sub = client.subscribe(format!("{prefix}.events.*._.>")).await.map_err(sub_err)?;
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            let workspace = m.subject.split('.').rev().nth(2).and_then(|s| Uuid::parse_str(s).ok());
+            if let Some(ws) = workspace {
+                rooms.workspace_changed(ws);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The in-process bus: tails the log from the current horizon and routes each
+/// event to its board's room (workspace-level events to every room, as a hint).
+pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::Rooms) -> Result<(), sunday_domain::store::StoreError> {
+    let start = store.horizon().await?.saturating_sub(1);
+    let mut tail = store.tail(start, 1000);
+    tokio::spawn(async move {
+        loop {
+            let batch = match tail.next_batch().await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "gateway log tail failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            for e in &batch {
+                match (e.board_id, e.workspace_id) {
+                    (Some(board), _) => rooms.send(board, || RoomInput::Live(Arc::new(LiveEvent::from_recorded(e)))),
+                    (None, Some(ws)) => rooms.workspace_changed(ws),
+                    (None, None) => {}
+                }
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Catching a joining socket up before it goes live.
+//!
+//! The socket is in its room before anything here runs, so every event the
+//! room hears from now on reaches its queue. What came before is read here:
+//! the `board-state` snapshot (read models, at the exact checkpoint they
+//! reflect) or the client's `sincePosition`, then every event of the board
+//! from the log after that and below the horizon. The socket's watermark ends
+//! at the horizon, so live events already sent are dropped and none is missed:
+//! an event at or above the horizon commits after this read, so the room hears
+//! it after the socket joined.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sunday_domain::store::EventStore;
+use uuid::Uuid;
+
+use crate::bus::LiveEvent;
+use crate::frame;
+use crate::socket::{Close, Conn};
+
+/// The most events one replayed `events` frame carries.
+const REPLAY_FRAME_EVENTS: usize = 500;
+/// How often a join waiting for the read models to have the board looks again.
+const SNAPSHOT_RETRY: Duration = Duration::from_millis(10);
+
+pub(crate) enum CatchUpError {
+    /// The socket itself ended.
+    Socket(Close),
+    /// The snapshot or the log could not be read.
+    Failed(String),
+}
+
+impl From<Close> for CatchUpError {
+    fn from(c: Close) -> Self {
+        Self::Socket(c)
+    }
+}
+
+/// Sends the snapshot (or nothing, when resuming) and the events after it;
+/// returns the watermark the socket goes live from.
+pub(crate) async fn catch_up(conn: &mut Conn, board: Uuid, since: Option<i64>) -> Result<i64, CatchUpError> {
+    let from = match since {
+        Some(p) => p,
+        None => {
+            let (mut data, position) = snapshot(&conn.gateway, board).await?;
+            data["position"] = Value::from(position);
+            conn.send_text(frame::server("board-state", data)).await?;
+            position
+        }
+    };
+    let page = conn.gateway.store.read_board(board, from).await.map_err(|e| CatchUpError::Failed(e.to_string()))?;
+    let events: Vec<LiveEvent> = page.events.iter().filter(|e| e.position < page.horizon).map(LiveEvent::from_recorded).collect();
+    for chunk in events.chunks(REPLAY_FRAME_EVENTS) {
+        conn.send_text(frame::events(board, chunk.iter().map(|e| &*e.json))).await?;
+    }
+    Ok(from.max(page.horizon - 1))
+}
+
+/// The board from the read models, waiting for the projector when the board is
+/// younger than its checkpoint.
+async fn snapshot(gateway: &crate::Gateway, board: Uuid) -> Result<(Value, i64), CatchUpError> {
+    let deadline = tokio::time::Instant::now() + gateway.config.snapshot_wait;
+    loop {
+        match sunday_query_api::snapshot::board_state(&gateway.reads, board).await {
+            Ok(Some(found)) => return Ok(found),
+            Ok(None) if tokio::time::Instant::now() < deadline => tokio::time::sleep(SNAPSHOT_RETRY).await,
+            Ok(None) => return Err(CatchUpError::Failed("the board is not in the read models yet; retry".into())),
+            Err(e) => return Err(CatchUpError::Failed(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! One WebSocket connection: a task that reads client frames, writes what its
+//! rooms queue for it (bounded), joins boards (snapshot or replay from the log,
+//! then live, de-duplicated by position), and sends heartbeats.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sunday_command_api::Claims;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::frame::{self, BoardRef, CursorMove, Incoming, JoinBoard, PresenceUpdate};
+use crate::room::{Batch, RoomInput};
+use crate::{Gateway, Refused, join, update};
+
+/// Close code for a socket whose outgoing queue overflowed.
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+/// Close code when the server shuts down (`Going Away`).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// A socket's identity within this process.
+pub(crate) type SocketId = u64;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What a socket is handed to write.
+#[derive(Clone, Debug)]
+pub(crate) enum Out {
+    /// A room's events.
+    Events(Arc<Batch>),
+    /// A room's presence or cursors frame.
+    Board(Uuid, Utf8Bytes),
+    /// The user may no longer read this board.
+    Evicted(Uuid),
+    /// An answer meant for this socket only.
+    Direct(Utf8Bytes),
+}
+
+/// Why a socket ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Close {
+    SlowConsumer,
+    GoingAway,
+    /// No frame from the client for two heartbeats.
+    Dead,
+    /// The client closed or the connection broke.
+    Gone,
+}
+
+/// What rooms share with a socket's task.
+struct Shared {
+    id: SocketId,
+    closing: Mutex<Option<Close>>,
+    wake: Notify,
+}
+
+/// The sending side of a socket: its bounded queue and its close signal.
+#[derive(Clone)]
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<Out>,
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    pub(crate) fn id(&self) -> SocketId {
+        self.shared.id
+    }
+
+    pub(crate) fn try_send(&self, out: Out) -> Result<(), TrySendError<Out>> {
+        self.tx.try_send(out)
+    }
+
+    /// Tells the socket to close; the first reason wins.
+    pub(crate) fn close(&self, why: Close) {
+        let mut closing = self.shared.closing.lock().unwrap_or_else(|p| p.into_inner());
+        if closing.is_none() {
+            *closing = Some(why);
+            self.shared.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn evicted(&self, board: Uuid) {
+        if self.try_send(Out::Evicted(board)).is_err() {
+            self.close(Close::SlowConsumer);
+        }
+    }
+
+    fn closing(&self) -> Option<Close> {
+        *self.shared.closing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A board this socket has joined.
+struct Joined {
+    /// The highest position it has been sent; live events up to it are dropped.
+    watermark: i64,
+    room: UnboundedSender<RoomInput>,
+}
+
+/// One connection's state.
+pub(crate) struct Conn {
+    pub(crate) gateway: Gateway,
+    ws: WebSocket,
+    pub(crate) claims: Claims,
+    pub(crate) outbox: Outbox,
+    joined: HashMap<Uuid, Joined>,
+    last_heard: Instant,
+}
+
+/// Serves one upgraded connection until it ends.
+pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
+    let (tx, mut rx) = mpsc::channel(gateway.config.queue_frames.max(1));
+    let shared = Arc::new(Shared { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), closing: Mutex::new(None), wake: Notify::new() });
+    let outbox = Outbox { tx, shared: shared.clone() };
+    gateway.metrics.connected();
+    let mut stop = gateway.stopping.subscribe();
+    let beat = gateway.config.heartbeat;
+    let mut conn = Conn { gateway, ws, claims, outbox, joined: HashMap::new(), last_heard: Instant::now() };
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + beat, beat);
+    let end = if *stop.borrow() {
+        Close::GoingAway
+    } else {
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = shared.wake.notified() => Err(conn.outbox.closing().unwrap_or(Close::Gone)),
+                _ = stop.changed() => Err(Close::GoingAway),
+                incoming = conn.ws.recv() => conn.on_incoming(incoming).await,
+                Some(out) = rx.recv() => conn.deliver(out).await,
+                _ = heartbeat.tick() => conn.beat(beat).await,
+            };
+            if let Err(end) = step {
+                break end;
+            }
+        }
+    };
+    conn.finish(end).await;
+}
+
+impl Conn {
+    pub(crate) fn user(&self) -> Uuid {
+        self.claims.sub
+    }
+
+    /// Sends one frame, unless the socket is told to close meanwhile.
+    pub(crate) async fn send(&mut self, message: Message) -> Result<(), Close> {
+        let outbox = self.outbox.clone();
+        tokio::select! {
+            biased;
+            () = outbox.shared.wake.notified() => Err(outbox.closing().unwrap_or(Close::Gone)),
+            sent = self.ws.send(message) => sent.map_err(|_| Close::Gone),
+        }
+    }
+
+    pub(crate) async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), Close> {
+        self.send(Message::Text(text)).await?;
+        self.gateway.metrics.sent();
+        Ok(())
+    }
+
+    async fn beat(&mut self, every: Duration) -> Result<(), Close> {
+        if self.last_heard.elapsed() > every * 2 {
+            return Err(Close::Dead);
+        }
+        self.send(Message::Ping(Default::default())).await
+    }
+
+    async fn on_incoming(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), Close> {
+        let Some(Ok(message)) = incoming else { return Err(Close::Gone) };
+        self.last_heard = Instant::now();
+        match message {
+            Message::Text(text) => self.on_frame(text.as_str()).await,
+            Message::Binary(_) => self.send_text(frame::error("bad-request", "frames are JSON text")).await,
+            Message::Close(_) => Err(Close::Gone),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    async fn on_frame(&mut self, text: &str) -> Result<(), Close> {
+        let incoming: Incoming = match serde_json::from_str(text) {
+            Ok(i) => i,
+            Err(e) => return self.send_text(frame::error("bad-request", format!("not a frame: {e}"))).await,
+        };
+        match incoming.event.as_str() {
+            "join-board" => match parse::<JoinBoard>(incoming.data) {
+                Ok(j) => self.join(j).await,
+                Err(e) => self.send_text(e).await,
+            },
+            "leave-board" => match parse::<BoardRef>(incoming.data) {
+                Ok(b) => {
+                    self.leave(b.board_id);
+                    Ok(())
+                }
+                Err(e) => self.send_text(e).await,
+            },
+            "presence-update" => match parse::<PresenceUpdate>(incoming.data) {
+                Ok(p) => self.tell_room(p.board_id, RoomInput::Presence { socket: self.outbox.id(), status: p.status }).await,
+                Err(e) => self.send_text(e).await,
+            },
+            "cursor-move" => match parse::<CursorMove>(incoming.data) {
+                Ok(c) => self.tell_room(c.board_id, RoomInput::Cursor { socket: self.outbox.id(), position: c.position.to_json() }).await,
+                Err(e) => self.send_text(e).await,
+            },
+            "optimistic-update" => {
+                update::spawn(self, incoming.data);
+                Ok(())
+            }
+            "ping" => self.send_text(frame::server("pong", serde_json::json!({}))).await,
+            other => self.send_text(frame::error("unknown-event", format!("unknown event {other:?}"))).await,
+        }
+    }
+
+    async fn tell_room(&mut self, board: Uuid, input: RoomInput) -> Result<(), Close> {
+        match self.joined.get(&board) {
+            Some(j) => {
+                let _ = j.room.send(input);
+                Ok(())
+            }
+            None => self.send_text(frame::error("not-joined", format!("join board {board} first"))).await,
+        }
+    }
+
+    async fn join(&mut self, req: JoinBoard) -> Result<(), Close> {
+        self.leave(req.board_id);
+        let room = match self.gateway.enter_room(req.board_id, self.user(), self.outbox.clone()).await {
+            Ok(room) => room,
+            Err(Refused::Forbidden) => {
+                return self.send_text(frame::error("forbidden", "the board does not exist or you may not read it")).await;
+            }
+            Err(Refused::Unavailable(why)) => return self.send_text(frame::error("unavailable", why)).await,
+        };
+        match join::catch_up(self, req.board_id, req.since_position).await {
+            Ok(watermark) => {
+                self.joined.insert(req.board_id, Joined { watermark, room });
+                Ok(())
+            }
+            Err(join::CatchUpError::Socket(close)) => {
+                let _ = room.send(RoomInput::Leave { socket: self.outbox.id() });
+                Err(close)
+            }
+            Err(join::CatchUpError::Failed(why)) => {
+                let _ = room.send(RoomInput::Leave { socket: self.outbox.id() });
+                self.send_text(frame::error("unavailable", why)).await
+            }
+        }
+    }
+
+    fn leave(&mut self, board: Uuid) {
+        if let Some(j) = self.joined.remove(&board) {
+            let _ = j.room.send(RoomInput::Leave { socket: self.outbox.id() });
+        }
+    }
+
+    /// Writes what a room queued, skipping what the socket already has.
+    async fn deliver(&mut self, out: Out) -> Result<(), Close> {
+        match out {
+            Out::Events(batch) => {
+                let Some(joined) = self.joined.get_mut(&batch.board) else { return Ok(()) };
+                if batch.last() <= joined.watermark {
+                    return Ok(());
+                }
+                let text = if batch.first() > joined.watermark { batch.frame.clone() } else { batch.frame_after(joined.watermark) };
+                joined.watermark = batch.last();
+                self.send_text(text).await?;
+                self.gateway.metrics.delivered(batch.oldest_ms());
+                Ok(())
+            }
+            Out::Board(board, text) if self.joined.contains_key(&board) => self.send_text(text).await,
+            Out::Board(..) => Ok(()),
+            Out::Evicted(board) => {
+                self.joined.remove(&board);
+                let message = format!("you may no longer read board {board}");
+                self.send_text(frame::error("forbidden", message)).await
+            }
+            Out::Direct(text) => self.send_text(text).await,
+        }
+    }
+
+    /// Leaves every room and closes the socket as `end` requires.
+    async fn finish(mut self, end: Close) {
+        for (_, j) in self.joined.drain() {
+            let _ = j.room.send(RoomInput::Leave { socket: self.outbox.id() });
+        }
+        let (code, reason, wait) = match end {
+            Close::SlowConsumer => (CLOSE_SLOW_CONSUMER, "slow consumer: the outgoing queue is full", self.gateway.config.close_timeout),
+            Close::GoingAway => (CLOSE_GOING_AWAY, "server shutting down", Duration::from_secs(1)),
+            Close::Dead | Close::Gone => (0, "", Duration::ZERO),
+        };
+        if code != 0 {
+            let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+            let _ = tokio::time::timeout(wait, self.ws.send(close)).await;
+        }
+        self.gateway.metrics.disconnected();
+    }
+}
+
+/// Parses a frame's `data`, or says why not as an `error` frame.
+fn parse<T: DeserializeOwned>(data: Value) -> Result<T, Utf8Bytes> {
+    serde_json::from_value(data).map_err(|e| frame::error("bad-request", format!("invalid data: {e}")))
+}

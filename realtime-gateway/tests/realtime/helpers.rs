@@ -1,0 +1,264 @@
+//! The whole system over a fresh database, served on a real port so real
+//! WebSocket clients can connect: command API, projector, query API and the
+//! gateway, on the in-process bus or on NATS (with the publisher running).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use sunday_command_api::{AppState, Claims, Config, Secret, mint};
+use sunday_eventstore::PgEventStore;
+use sunday_projector::{Feed, schema};
+use sunday_realtime_gateway::{Bus, Gateway};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const SECRET: &str = "test-secret";
+/// Longest wait for any one expected frame.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+
+pub(crate) fn user() -> Uuid {
+    Uuid::now_v7()
+}
+
+pub(crate) fn token(user: Uuid) -> String {
+    let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None };
+    mint(&Secret::new(SECRET), &claims)
+}
+
+/// A NATS connection and a subject prefix of this test's own.
+pub(crate) async fn nats() -> (async_nats::Client, String) {
+    let url = std::env::var("SUNDAY_TEST_NATS_URL").unwrap_or_else(|_| panic!("ops/test sets SUNDAY_TEST_NATS_URL"));
+    let client = async_nats::connect(url).await.unwrap_or_else(|e| panic!("NATS: {e}"));
+    (client, format!("t{}", Uuid::now_v7().simple()))
+}
+
+async fn wide(pool: &PgPool, n: u32) -> PgPool {
+    let options = pool.connect_options().as_ref().clone();
+    PgPoolOptions::new().max_connections(n).connect_with(options).await.unwrap_or_else(|e| panic!("pool: {e}"))
+}
+
+pub(crate) struct System {
+    pub(crate) router: Router,
+    pub(crate) gateway: Gateway,
+    pub(crate) addr: SocketAddr,
+    store: PgEventStore,
+    commands: AppState,
+    reads: PgPool,
+    _stop: watch::Sender<bool>,
+}
+
+impl System {
+    /// Everything in one process on the in-process bus.
+    pub(crate) async fn start(pool: &PgPool) -> Self {
+        Self::build(pool, None, sunday_realtime_gateway::Config::default()).await
+    }
+
+    pub(crate) async fn with_config(pool: &PgPool, config: sunday_realtime_gateway::Config) -> Self {
+        Self::build(pool, None, config).await
+    }
+
+    /// Everything in one process, the gateway fed by JetStream.
+    pub(crate) async fn with_nats(pool: &PgPool, client: async_nats::Client, prefix: &str) -> Self {
+        Self::build(pool, Some((client, prefix.to_owned())), sunday_realtime_gateway::Config::default()).await
+    }
+
+    async fn build(pool: &PgPool, nats: Option<(async_nats::Client, String)>, config: sunday_realtime_gateway::Config) -> Self {
+        let store = PgEventStore::new(wide(pool, 12).await);
+        let base = pool.connect_options().as_ref().clone();
+        sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
+        let commands = AppState::new(Config { jwt_secret: Secret::new(SECRET), ..Config::default() }, store.clone());
+        let feed = Feed::new();
+        let (stop_tx, stop) = watch::channel(false);
+        let reads = schema::pool(base.clone(), schema::LIVE, 6).await.unwrap_or_else(|e| panic!("read pool: {e}"));
+        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: PATIENCE };
+        let queries = sunday_query_api::QueryState::new(query_config, reads.clone());
+        queries.follow_feed(&feed);
+        let projector_pool = schema::pool(base, schema::LIVE, 3).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
+        let run = sunday_projector::run(store.clone(), projector_pool, sunday_projector::Config::default(), feed.clone(), stop.clone());
+        tokio::spawn(run);
+        let bus = match nats {
+            Some((client, prefix)) => {
+                let js = async_nats::jetstream::new(client.clone());
+                tokio::spawn(sunday_command_api::publisher::run(store.clone(), js, prefix.clone(), stop));
+                Bus::Nats { client, prefix }
+            }
+            None => Bus::Log,
+        };
+        let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..config };
+        let gateway = Gateway::start(config, store.clone(), commands.clone(), reads.clone(), bus).await.unwrap_or_else(|e| panic!("{e}"));
+        let router = sunday_command_api::routes(commands.clone()).merge(sunday_query_api::routes(queries));
+        let addr = serve(router.clone().merge(gateway.routes())).await;
+        Self { router, gateway, addr, store, commands, reads, _stop: stop_tx }
+    }
+
+    /// Another gateway process over the same database, on its own NATS
+    /// connection and port.
+    pub(crate) async fn second_gateway(&self, client: async_nats::Client, prefix: &str) -> (Gateway, SocketAddr) {
+        let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..Default::default() };
+        let bus = Bus::Nats { client, prefix: prefix.to_owned() };
+        let gateway = Gateway::start(config, self.store.clone(), self.commands.clone(), self.reads.clone(), bus).await;
+        let gateway = gateway.unwrap_or_else(|e| panic!("{e}"));
+        let addr = serve(gateway.routes()).await;
+        (gateway, addr)
+    }
+
+    /// A command that must succeed; its `data`.
+    pub(crate) async fn command(&self, method: Method, path: &str, user: Uuid, body: Value) -> Value {
+        let (status, body) = self.send(method.clone(), path, user, Some(body)).await;
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
+        body["data"].clone()
+    }
+
+    pub(crate) async fn send(&self, method: Method, path: &str, user: Uuid, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", token(user)));
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = self.router.clone().oneshot(req.body(body).unwrap_or_default()).await.unwrap_or_else(|e| match e {});
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// A workspace and a board owned by `owner`.
+    pub(crate) async fn board(&self, owner: Uuid) -> (Uuid, Uuid) {
+        let ws = id(&self.command(Method::POST, "/v1/workspaces", owner, json!({"name": "Team"})).await);
+        let board = id(&self.command(Method::POST, "/v1/boards", owner, json!({"workspaceId": ws, "name": "Roadmap"})).await);
+        (ws, board)
+    }
+
+    /// Adds `user` to the workspace and the board as an editor.
+    pub(crate) async fn add_member(&self, owner: Uuid, ws: Uuid, board: Uuid, user: Uuid) {
+        self.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, json!({"userId": user, "role": "member"})).await;
+        self.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, json!({"userId": user, "role": "editor"})).await;
+    }
+
+    pub(crate) async fn item(&self, user: Uuid, board: Uuid, name: &str) -> Value {
+        self.command(Method::POST, "/v1/items", user, json!({"boardId": board, "name": name})).await
+    }
+}
+
+pub(crate) fn id(data: &Value) -> Uuid {
+    data["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_else(|| panic!("no id in {data}"))
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// A WebSocket client.
+pub(crate) struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub(crate) async fn connect(addr: SocketAddr, user: Uuid) -> Self {
+        let url = format!("ws://{addr}/v1/ws?token={}", token(user));
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("connect: {e}"));
+        Self { ws }
+    }
+
+    /// A client on a socket with a tiny receive buffer, for slow-consumer tests.
+    pub(crate) async fn connect_small(addr: SocketAddr, user: Uuid) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("{e}"));
+        socket.set_recv_buffer_size(4096).unwrap_or_else(|e| panic!("{e}"));
+        let stream = socket.connect(addr).await.unwrap_or_else(|e| panic!("connect: {e}"));
+        let url = format!("ws://{addr}/v1/ws?token={}", token(user));
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.unwrap_or_else(|e| panic!("{e}"));
+        Self { ws }
+    }
+
+    pub(crate) async fn send(&mut self, event: &str, data: Value) {
+        let text = json!({"event": event, "data": data}).to_string();
+        self.ws.send(Message::text(text)).await.unwrap_or_else(|e| panic!("send: {e}"));
+    }
+
+    pub(crate) async fn join(&mut self, board: Uuid) -> Value {
+        self.send("join-board", json!({"boardId": board})).await;
+        self.expect("board-state").await
+    }
+
+    /// The next JSON frame within `wait`; `None` on silence. Panics on close.
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let message = match tokio::time::timeout(wait, self.ws.next()).await {
+                Err(_) => return None,
+                Ok(None) => panic!("the socket ended"),
+                Ok(Some(Err(e))) => panic!("socket error: {e}"),
+                Ok(Some(Ok(m))) => m,
+            };
+            match message {
+                Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("{e}: {t}"))),
+                Message::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame named `event` (others are skipped).
+    pub(crate) async fn expect(&mut self, event: &str) -> Value {
+        loop {
+            let frame = self.next_within(PATIENCE).await.unwrap_or_else(|| panic!("no {event} frame"));
+            if frame["event"] == event {
+                return frame;
+            }
+        }
+    }
+
+    /// Event entries from `events` frames until `n` arrived.
+    pub(crate) async fn events(&mut self, n: usize) -> Vec<Value> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let frame = self.expect("events").await;
+            assert!(frame["timestamp"].as_i64().is_some(), "frames carry a timestamp: {frame}");
+            got.extend(frame["data"]["events"].as_array().cloned().unwrap_or_default());
+        }
+        got
+    }
+
+    /// Every frame named `event` that arrives within `wait`.
+    pub(crate) async fn collect(&mut self, event: &str, wait: Duration) -> Vec<Value> {
+        let mut got = Vec::new();
+        while let Some(frame) = self.next_within(wait).await {
+            if frame["event"] == event {
+                got.push(frame);
+            }
+        }
+        got
+    }
+
+    /// Reads until the server closes; its close code.
+    pub(crate) async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(PATIENCE * 3, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(frame))))) => return Some(frame.code.into()),
+                Ok(Some(Ok(Message::Close(None)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return None,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+}
+
+/// The positions of event entries.
+pub(crate) fn positions(events: &[Value]) -> Vec<i64> {
+    events.iter().map(|e| e["position"].as_i64().unwrap_or_else(|| panic!("no position: {e}"))).collect()
+}
