@@ -46,13 +46,13 @@ struct Level {
 }
 
 /// One keep-alive HTTP/1.1 connection with a bearer token.
-struct Client {
+pub(crate) struct Client {
     sender: SendRequest<Full<Bytes>>,
     token: String,
 }
 
 impl Client {
-    async fn connect(target: SocketAddr, token: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn connect(target: SocketAddr, token: &str) -> anyhow::Result<Self> {
         let stream = tokio::net::TcpStream::connect(target).await.with_context(|| format!("connecting to {target}"))?;
         stream.set_nodelay(true)?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -75,13 +75,22 @@ impl Client {
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
-    async fn create(&mut self, path: &str, body: Value) -> anyhow::Result<Uuid> {
+    pub(crate) async fn create(&mut self, path: &str, body: Value) -> anyhow::Result<Uuid> {
         let (status, reply) = self.send(Method::POST, path, Some(&body)).await?;
         if status != StatusCode::CREATED {
             bail!("{path} answered {status}: {reply}");
         }
         let id = reply["data"]["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
         id.context("no id in the answer")
+    }
+
+    /// A POST that must succeed.
+    pub(crate) async fn expect_ok(&mut self, path: &str, body: Value) -> anyhow::Result<()> {
+        let (status, reply) = self.send(Method::POST, path, Some(&body)).await?;
+        if !status.is_success() {
+            bail!("{path} answered {status}: {reply}");
+        }
+        Ok(())
     }
 }
 
@@ -168,7 +177,7 @@ async fn drive(target: SocketAddr, token: &str, targets: &[String], duration: Du
     Ok(level)
 }
 
-fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
+pub(crate) fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

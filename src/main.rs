@@ -1,6 +1,7 @@
 //! The `sunday` binary: one executable whose subcommands run every role.
 
 mod bench;
+mod bench_ws;
 mod health;
 mod metrics;
 
@@ -107,6 +108,8 @@ enum BenchKind {
     Reads(bench::ReadBench),
     /// Projection lag under a steady command rate.
     Lag(bench::LagBench),
+    /// Realtime delivery: many sockets over many boards, commands at fixed rates.
+    Ws(bench_ws::WsBench),
 }
 
 #[derive(Args)]
@@ -155,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         Role::Bench(BenchKind::Commands(b)) => bench::run(&b, &cli.common.jwt_secret).await,
         Role::Bench(BenchKind::Reads(b)) => bench::run_reads(&b, &cli.common.jwt_secret).await,
         Role::Bench(BenchKind::Lag(b)) => bench::run_lag(&b, &cli.common.jwt_secret).await,
+        Role::Bench(BenchKind::Ws(b)) => bench_ws::run(&b, &cli.common.jwt_secret).await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The wire format of `/v1/ws`: client frames as parsed, and server frames as
 //! sent (`{"event", "data", "timestamp"}`), each serialised once.
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;

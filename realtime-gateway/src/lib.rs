@@ -10,6 +10,7 @@
 mod access;
 pub mod bus;
 mod frame;
+mod handshake;
 mod join;
 pub mod metrics;
 mod room;
@@ -21,8 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::extract::{Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
 use axum::routing::get;
@@ -33,6 +33,7 @@ use sunday_domain::token::{Secret, verify};
 use sunday_eventstore::PgEventStore;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::Role;
 use uuid::Uuid;
 
 pub use bus::Bus;
@@ -58,7 +59,8 @@ pub struct Config {
     pub snapshot_wait: Duration,
     /// Per-socket read buffer (tungstenite's default is 128 KiB up front).
     pub read_buffer: usize,
-    /// Per-socket write buffer before a flush is forced.
+    /// Bytes gathered before writing to the connection (0: write each frame
+    /// at once; frames are flushed one by one anyway).
     pub write_buffer: usize,
     /// Largest client message accepted.
     pub max_message: usize,
@@ -73,8 +75,8 @@ impl Default for Config {
             heartbeat: Duration::from_secs(25),
             close_timeout: Duration::from_secs(5),
             snapshot_wait: Duration::from_secs(2),
-            read_buffer: 4 * 1024,
-            write_buffer: 8 * 1024,
+            read_buffer: 2 * 1024,
+            write_buffer: 0,
             max_message: 256 * 1024,
         }
     }
@@ -242,8 +244,10 @@ struct WsQuery {
     token: Option<String>,
 }
 
-/// Authenticates (header or `?token=`), then upgrades with explicit buffer sizes.
-async fn upgrade(State(gateway): State<Gateway>, headers: HeaderMap, Query(q): Query<WsQuery>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+/// Authenticates (header or `?token=`), answers the WebSocket handshake, and
+/// serves the upgraded connection with explicit buffer sizes.
+async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<WsQuery>, mut req: Request) -> Result<Response, ApiError> {
+    let headers = req.headers();
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let bearer = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
     let token = bearer
@@ -251,12 +255,18 @@ async fn upgrade(State(gateway): State<Gateway>, headers: HeaderMap, Query(q): Q
         .ok_or_else(|| ApiError::Unauthorized("a bearer token (Authorization header or ?token=) is required".into()))?;
     let now = chrono::Utc::now().timestamp();
     let claims = verify(&gateway.config.jwt_secret, token.trim(), now).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    let c = &gateway.config;
-    let ws = ws
-        .read_buffer_size(c.read_buffer)
-        .write_buffer_size(c.write_buffer)
-        .max_write_buffer_size(c.write_buffer.max(c.max_message) * 4)
-        .max_message_size(c.max_message)
-        .max_frame_size(c.max_message);
-    Ok(ws.on_upgrade(move |socket| socket::run(gateway, socket, claims)))
+    let accept = handshake::accept_key(headers)?;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let config = handshake::socket_config(&gateway.config);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = hyper_util::rt::TokioIo::new(upgraded);
+                let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                socket::run(gateway, ws, claims).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
+        }
+    });
+    Ok(handshake::switching_protocols(&accept))
 }

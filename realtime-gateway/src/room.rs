@@ -42,7 +42,7 @@ pub(crate) enum RoomInput {
 pub(crate) struct Batch {
     pub(crate) board: Uuid,
     pub(crate) events: Vec<Arc<LiveEvent>>,
-    pub(crate) frame: axum::extract::ws::Utf8Bytes,
+    pub(crate) frame: tokio_tungstenite::tungstenite::Utf8Bytes,
 }
 
 impl Batch {
@@ -65,7 +65,7 @@ impl Batch {
 
     /// The frame without the events at or below `position` (for a socket that
     /// got those from the log while joining).
-    pub(crate) fn frame_after(&self, position: i64) -> axum::extract::ws::Utf8Bytes {
+    pub(crate) fn frame_after(&self, position: i64) -> tokio_tungstenite::tungstenite::Utf8Bytes {
         frame::events(self.board, self.events.iter().filter(|e| e.position > position).map(|e| &*e.json))
     }
 }
@@ -120,7 +120,7 @@ impl Presence {
     }
 
     /// The `presence` frame of this window, if anything changed.
-    fn take_frame(&mut self, board: Uuid) -> Option<axum::extract::ws::Utf8Bytes> {
+    fn take_frame(&mut self, board: Uuid) -> Option<tokio_tungstenite::tungstenite::Utf8Bytes> {
         if !std::mem::take(&mut self.changed) {
             return None;
         }
@@ -133,7 +133,7 @@ impl Presence {
     }
 
     /// The `cursors` frame of this window: the latest position per user.
-    fn take_cursors(&mut self, board: Uuid) -> Option<axum::extract::ws::Utf8Bytes> {
+    fn take_cursors(&mut self, board: Uuid) -> Option<tokio_tungstenite::tungstenite::Utf8Bytes> {
         if self.cursors.is_empty() {
             return None;
         }

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sunday_command_api::Claims;
@@ -25,6 +28,12 @@ use crate::{Gateway, Refused, join, update};
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 /// Close code when the server shuts down (`Going Away`).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Larger text frames go out as fragments of this size, so a socket's write
+/// buffer (which keeps its largest size) stays small.
+const FRAGMENT: usize = 2048;
+
+/// The upgraded connection.
+pub(crate) type WebSocket = tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
 
 /// A socket's identity within this process.
 pub(crate) type SocketId = u64;
@@ -133,7 +142,8 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
                 biased;
                 () = shared.wake.notified() => Err(conn.outbox.closing().unwrap_or(Close::Gone)),
                 _ = stop.changed() => Err(Close::GoingAway),
-                incoming = conn.ws.recv() => conn.on_incoming(incoming).await,
+                // Boxed: the idle socket's task stays small (joins are big futures).
+                incoming = conn.ws.next() => Box::pin(conn.on_incoming(incoming)).await,
                 Some(out) = rx.recv() => conn.deliver(out).await,
                 _ = heartbeat.tick() => conn.beat(beat).await,
             };
@@ -160,8 +170,19 @@ impl Conn {
         }
     }
 
+    /// Sends a text frame, in fragments when it is large.
     pub(crate) async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), Close> {
-        self.send(Message::Text(text)).await?;
+        if text.len() <= FRAGMENT {
+            self.send(Message::Text(text)).await?;
+        } else {
+            let bytes = hyper::body::Bytes::from(text);
+            let last = bytes.len().div_ceil(FRAGMENT) - 1;
+            for (i, start) in (0..bytes.len()).step_by(FRAGMENT).enumerate() {
+                let chunk = bytes.slice(start..(start + FRAGMENT).min(bytes.len()));
+                let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+                self.send(Message::Frame(Frame::message(chunk, opcode, i == last))).await?;
+            }
+        }
         self.gateway.metrics.sent();
         Ok(())
     }
@@ -173,14 +194,14 @@ impl Conn {
         self.send(Message::Ping(Default::default())).await
     }
 
-    async fn on_incoming(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), Close> {
+    async fn on_incoming(&mut self, incoming: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> Result<(), Close> {
         let Some(Ok(message)) = incoming else { return Err(Close::Gone) };
         self.last_heard = Instant::now();
         match message {
             Message::Text(text) => self.on_frame(text.as_str()).await,
             Message::Binary(_) => self.send_text(frame::error("bad-request", "frames are JSON text")).await,
             Message::Close(_) => Err(Close::Gone),
-            Message::Ping(_) | Message::Pong(_) => Ok(()),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
         }
     }
 
@@ -295,7 +316,7 @@ impl Conn {
             Close::Dead | Close::Gone => (0, "", Duration::ZERO),
         };
         if code != 0 {
-            let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+            let close = Message::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }));
             let _ = tokio::time::timeout(wait, self.ws.send(close)).await;
         }
         self.gateway.metrics.disconnected();

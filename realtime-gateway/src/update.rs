@@ -3,7 +3,7 @@
 //! whose mismatch is a 409 here), and is answered with `update-ack` or with
 //! `update-rejected` carrying the item as it now is, to roll back to.
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sunday_command_api::auth::Caller;
