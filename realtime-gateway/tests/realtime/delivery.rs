@@ -212,3 +212,34 @@ async fn shutdown_closes_sockets_with_going_away(pool: PgPool) {
     assert_eq!(c.close_code().await, Some(sunday_realtime_gateway::CLOSE_GOING_AWAY));
     assert_eq!(sys.gateway.metrics().connections(), 0);
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_silent_socket_is_dropped_after_two_heartbeats(pool: PgPool) {
+    let config = sunday_realtime_gateway::Config { heartbeat: Duration::from_millis(100), ..Default::default() };
+    let sys = System::with_config(&pool, config).await;
+    let owner = user();
+    // Neither reads (so never answers pings) nor writes.
+    let silent = Client::connect(sys.addr, owner).await;
+    for _ in 0..100 {
+        if sys.gateway.metrics().connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sys.gateway.metrics().connections(), 0, "the dead socket was dropped");
+    drop(silent);
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_token_in_the_authorization_header_works_too(pool: PgPool) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let sys = System::start(&pool).await;
+    let owner = user();
+    let (_, board) = sys.board(owner).await;
+    let mut request = format!("ws://{}/v1/ws", sys.addr).into_client_request().unwrap_or_else(|e| panic!("{e}"));
+    let value = format!("Bearer {}", token(owner)).parse().unwrap_or_else(|e| panic!("{e}"));
+    request.headers_mut().insert("authorization", value);
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap_or_else(|e| panic!("connect: {e}"));
+    let mut c = Client::from_stream(ws);
+    assert_eq!(c.join(board).await["data"]["id"], board.to_string());
+}

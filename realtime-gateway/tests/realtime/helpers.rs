@@ -171,6 +171,10 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    pub(crate) fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self { ws }
+    }
+
     pub(crate) async fn connect(addr: SocketAddr, user: Uuid) -> Self {
         let url = format!("ws://{addr}/v1/ws?token={}", token(user));
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("connect: {e}"));
