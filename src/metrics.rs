@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +18,7 @@ use sqlx::PgPool;
 /// The blueprint's request-duration buckets, in seconds.
 const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Histogram {
     buckets: [u64; BUCKETS.len()],
     count: u64,
@@ -39,10 +40,17 @@ impl Histogram {
 /// Method, route template and status of a request.
 type RequestKey = (String, String, u16);
 
-/// The process's metrics.
+/// Histograms by route template, then by method and status (looked up
+/// without allocating: a request only allocates the first time its key shows).
+type Requests = HashMap<String, Vec<(Method, u16, Histogram)>>;
+
+/// The process's metrics. Cheap to clone (one `Arc`).
 #[derive(Clone, Default)]
-pub(crate) struct Metrics {
-    requests: Arc<Mutex<HashMap<RequestKey, Histogram>>>,
+pub(crate) struct Metrics(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    requests: Mutex<Requests>,
     /// Where the projection can be read (absent in processes without it).
     read_models: Option<PgPool>,
     /// The realtime gateway, in processes that run it.
@@ -51,36 +59,54 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub(crate) fn new(read_models: Option<PgPool>, gateway: Option<sunday_realtime_gateway::Gateway>) -> Self {
-        Self { requests: Arc::default(), read_models, gateway }
+        Self(Arc::new(Inner { requests: Mutex::default(), read_models, gateway }))
     }
 
-    fn observe(&self, method: &str, endpoint: &str, status: u16, seconds: f64) {
-        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        requests.entry((method.to_owned(), endpoint.to_owned(), status)).or_default().observe(seconds);
+    fn observe(&self, method: &Method, endpoint: &str, status: u16, seconds: f64) {
+        let mut requests = self.0.requests.lock().unwrap_or_else(|p| p.into_inner());
+        if !requests.contains_key(endpoint) {
+            requests.insert(endpoint.to_owned(), Vec::new());
+        }
+        let Some(by_status) = requests.get_mut(endpoint) else { return };
+        match by_status.iter_mut().find(|(m, s, _)| m == method && *s == status) {
+            Some((_, _, h)) => h.observe(seconds),
+            None => {
+                let mut h = Histogram::default();
+                h.observe(seconds);
+                by_status.push((method.clone(), status, h));
+            }
+        }
+    }
+
+    /// Every request series, keyed and sorted for the exposition.
+    fn snapshot(&self) -> Vec<(RequestKey, Histogram)> {
+        let requests = self.0.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<(RequestKey, Histogram)> = requests
+            .iter()
+            .flat_map(|(endpoint, v)| v.iter().map(move |(m, s, h)| ((m.as_str().to_owned(), endpoint.clone(), *s), h.clone())))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// The Prometheus text exposition of every metric.
     async fn render(&self) -> String {
         let mut out = String::new();
         self.render_requests(&mut out);
-        if let Some(pool) = &self.read_models {
+        if let Some(pool) = &self.0.read_models {
             render_lag(&mut out, pool).await;
         }
-        if let Some(g) = &self.gateway {
+        if let Some(g) = &self.0.gateway {
             g.metrics().render(&mut out);
         }
         out
     }
 
     fn render_requests(&self, out: &mut String) {
-        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let mut keys: Vec<_> = requests.keys().cloned().collect();
-        keys.sort();
+        let series = self.snapshot();
         let _ = writeln!(out, "# HELP sunday_api_request_duration_seconds Duration of API requests in seconds");
         let _ = writeln!(out, "# TYPE sunday_api_request_duration_seconds histogram");
-        for key in &keys {
-            let (method, endpoint, status) = key;
-            let h = &requests[key];
+        for ((method, endpoint, status), h) in &series {
             let labels = format!("method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"");
             for (count, le) in h.buckets.iter().zip(BUCKETS) {
                 let _ = writeln!(out, "sunday_api_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {count}");
@@ -91,9 +117,8 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP sunday_api_requests_total Total number of API requests");
         let _ = writeln!(out, "# TYPE sunday_api_requests_total counter");
-        for key in &keys {
-            let (method, endpoint, status) = key;
-            let _ = writeln!(out, "sunday_api_requests_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}", requests[key].count);
+        for ((method, endpoint, status), h) in &series {
+            let _ = writeln!(out, "sunday_api_requests_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}", h.count);
         }
     }
 }
@@ -118,12 +143,13 @@ pub(crate) fn instrument(app: Router, metrics: Metrics) -> Router {
 }
 
 async fn record(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let endpoint = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let endpoint = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
     let response = next.run(req).await;
+    let endpoint = endpoint.as_ref().map_or("unmatched", MatchedPath::as_str);
     if endpoint != "/metrics" {
-        metrics.observe(&method, &endpoint, response.status().as_u16(), started.elapsed().as_secs_f64());
+        metrics.observe(&method, endpoint, response.status().as_u16(), started.elapsed().as_secs_f64());
     }
     response
 }

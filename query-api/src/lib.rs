@@ -37,17 +37,28 @@ pub struct Config {
     pub min_position_wait: Duration,
 }
 
-/// What every read handler shares.
+/// What every read handler shares: one `Arc`, so handing it to a request
+/// costs one atomic increment.
 #[derive(Clone)]
-pub struct QueryState {
-    pub config: Arc<Config>,
+pub struct QueryState(Arc<Shared>);
+
+impl std::ops::Deref for QueryState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of a `QueryState`.
+pub struct Shared {
+    pub config: Config,
     /// Where reads go (a replica when `DATABASE_READ_URL` is set).
     pub pool: PgPool,
     /// The read models' checkpoint as this instance knows it.
     pub(crate) position: watch::Receiver<i64>,
-    advance: Arc<watch::Sender<i64>>,
-    pub(crate) cache: Arc<BoardCache>,
-    pub(crate) tokens: Arc<respond::VerifiedTokens>,
+    advance: watch::Sender<i64>,
+    pub(crate) cache: BoardCache,
+    pub(crate) tokens: respond::VerifiedTokens,
 }
 
 /// How many board answers an instance caches.
@@ -59,8 +70,8 @@ impl QueryState {
     /// `poll_checkpoint` as the safety net.
     pub fn new(config: Config, pool: PgPool) -> Self {
         let (advance, position) = watch::channel(0);
-        let tokens = Arc::new(respond::VerifiedTokens::new(BOARD_CACHE));
-        Self { config: Arc::new(config), pool, position, advance: Arc::new(advance), cache: Arc::new(BoardCache::new(BOARD_CACHE)), tokens }
+        let tokens = respond::VerifiedTokens::new(BOARD_CACHE);
+        Self(Arc::new(Shared { config, pool, position, advance, cache: BoardCache::new(BOARD_CACHE), tokens }))
     }
 
     /// Applies a committed batch: evicts what it changed, then moves the checkpoint.
