@@ -74,6 +74,9 @@ struct Common {
     /// Seconds between server pings; a socket silent for two of them is dropped.
     #[arg(long, env = "SUNDAY_WS_HEARTBEAT_SECS", default_value_t = 25, global = true)]
     ws_heartbeat_secs: u64,
+    /// Queries slower than this many milliseconds are logged with their name.
+    #[arg(long, env = "SUNDAY_SLOW_QUERY_MS", default_value_t = 100, global = true)]
+    slow_query_ms: u64,
     /// Months of activity kept before their partitions are dropped.
     #[arg(long, env = "SUNDAY_ACTIVITY_RETENTION_MONTHS", default_value_t = 24, global = true)]
     activity_retention_months: u32,
@@ -195,6 +198,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     if common.jwt_secret == "dev-secret-change-me" {
         tracing::warn!("SUNDAY_JWT_SECRET is not set: using the development secret");
     }
+    sunday_eventstore::stats::set_slow_query_threshold(std::time::Duration::from_millis(common.slow_query_ms));
     let store = PgEventStore::new(pool);
     let base = base_options(common)?;
     sunday_projector::prepare(&store, base.clone()).await.context("preparing the read models")?;
@@ -221,8 +225,10 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         true => Some(read_pool(common, base.clone()).await?),
         false => None,
     };
+    let mut queries = None;
     if let (true, Some(reads)) = (roles.queries, &reads) {
         let state = sunday_query_api::QueryState::new(query_config(common), reads.clone());
+        queries = Some(state.clone());
         if roles.projector {
             state.follow_feed(&feed);
         } else if let Some(client) = &nats {
@@ -230,6 +236,10 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         }
         state.poll_checkpoint(std::time::Duration::from_secs(1));
         app = app.merge(sunday_query_api::routes(state));
+    }
+    let mut pools = vec![("events", store.pool().clone())];
+    if let Some(r) = &reads {
+        pools.push(("reads", r.clone()));
     }
     let gateway = match (roles.gateway, reads) {
         (true, Some(reads)) => Some(start_gateway(common, &store, commands, reads, nats.as_ref()).await?),
@@ -251,7 +261,8 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let projection = roles.projector.then(|| (read_models.clone(), common.ready_max_lag));
     let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection };
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
-    let app = metrics::instrument(app, metrics::Metrics::new(Some(read_models), gateway.clone()));
+    let sources = metrics::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools };
+    let app = metrics::instrument(app, metrics::Metrics::new(sources));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

@@ -55,11 +55,25 @@ struct Inner {
     read_models: Option<PgPool>,
     /// The realtime gateway, in processes that run it.
     gateway: Option<sunday_realtime_gateway::Gateway>,
+    /// The query API, in processes that run it (board-cache counts).
+    queries: Option<sunday_query_api::QueryState>,
+    /// This process's connection pools, by name.
+    pools: Vec<(&'static str, PgPool)>,
+}
+
+/// What a process's metrics report on besides requests.
+#[derive(Default)]
+pub(crate) struct Sources {
+    pub(crate) read_models: Option<PgPool>,
+    pub(crate) gateway: Option<sunday_realtime_gateway::Gateway>,
+    pub(crate) queries: Option<sunday_query_api::QueryState>,
+    pub(crate) pools: Vec<(&'static str, PgPool)>,
 }
 
 impl Metrics {
-    pub(crate) fn new(read_models: Option<PgPool>, gateway: Option<sunday_realtime_gateway::Gateway>) -> Self {
-        Self(Arc::new(Inner { requests: Mutex::default(), read_models, gateway }))
+    pub(crate) fn new(s: Sources) -> Self {
+        let inner = Inner { requests: Mutex::default(), read_models: s.read_models, gateway: s.gateway, queries: s.queries, pools: s.pools };
+        Self(Arc::new(inner))
     }
 
     fn observe(&self, method: &Method, endpoint: &str, status: u16, seconds: f64) {
@@ -99,6 +113,14 @@ impl Metrics {
         if let Some(g) = &self.0.gateway {
             g.metrics().render(&mut out);
         }
+        if let Some(q) = &self.0.queries {
+            let (hits, misses) = q.cache_counts();
+            let _ = writeln!(out, "# HELP sunday_cache_requests_total Board-cache lookups of the query API\n# TYPE sunday_cache_requests_total counter");
+            let _ = writeln!(out, "sunday_cache_requests_total{{cache=\"boards\",result=\"hit\"}} {hits}");
+            let _ = writeln!(out, "sunday_cache_requests_total{{cache=\"boards\",result=\"miss\"}} {misses}");
+        }
+        render_pools(&mut out, &self.0.pools);
+        sunday_eventstore::stats::render(&mut out);
         out
     }
 
@@ -120,6 +142,19 @@ impl Metrics {
         for ((method, endpoint, status), h) in &series {
             let _ = writeln!(out, "sunday_api_requests_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}", h.count);
         }
+    }
+}
+
+/// `sunday_database_connections_active` (checked out) and `_max`, per pool.
+fn render_pools(out: &mut String, pools: &[(&'static str, PgPool)]) {
+    let _ = writeln!(out, "# HELP sunday_database_connections_active Connections in use\n# TYPE sunday_database_connections_active gauge");
+    for (name, pool) in pools {
+        let in_use = pool.size().saturating_sub(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
+        let _ = writeln!(out, "sunday_database_connections_active{{pool=\"{name}\"}} {in_use}");
+    }
+    let _ = writeln!(out, "# HELP sunday_database_connections_max Most connections the pool opens\n# TYPE sunday_database_connections_max gauge");
+    for (name, pool) in pools {
+        let _ = writeln!(out, "sunday_database_connections_max{{pool=\"{name}\"}} {}", pool.options().get_max_connections());
     }
 }
 
@@ -176,7 +211,7 @@ mod tests {
     #[tokio::test]
     async fn requests_are_counted_under_their_route_template() {
         let app = Router::new().route("/v1/items/{id}", get(|| async { StatusCode::NOT_FOUND }));
-        let app = instrument(app, Metrics::new(None, None));
+        let app = instrument(app, Metrics::new(Sources::default()));
         for id in ["a", "b"] {
             let req = Request::get(format!("/v1/items/{id}")).body(Body::empty()).unwrap_or_default();
             let _ = app.clone().oneshot(req).await;

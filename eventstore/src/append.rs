@@ -238,19 +238,22 @@ fn stored_key(row: &sqlx::postgres::PgRow) -> Result<StoredIdempotency, sqlx::Er
 #[async_trait]
 impl EventStore for PgEventStore {
     async fn append(&self, request: AppendRequest<'_>) -> Result<AppendResult, StoreError> {
-        self.append_events(request).await
+        let started = std::time::Instant::now();
+        let result = self.append_events(request).await;
+        crate::stats::record_append(started.elapsed());
+        result
     }
 
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.stream_events(stream, after_version).await
+        crate::stats::timed("read_stream", "events", self.stream_events(stream, after_version)).await
     }
 
     async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.log_events(after, limit).await
+        crate::stats::timed("read_all", "events", self.log_events(after, limit)).await
     }
 
     async fn read_board(&self, board_id: Uuid, after: Position) -> Result<BoardEvents, StoreError> {
-        self.board_events(board_id, after).await
+        crate::stats::timed("read_board", "events", self.board_events(board_id, after)).await
     }
 
     async fn find_idempotency(&self, user_id: Uuid, key: &str) -> Result<Option<StoredIdempotency>, StoreError> {

@@ -10,6 +10,7 @@ mod batch;
 pub mod leader;
 mod notify;
 mod read;
+pub mod stats;
 mod tail;
 
 use std::sync::Arc;

@@ -93,6 +93,10 @@ pub async fn lag(pool: &PgPool) -> Result<Lag, sqlx::Error> {
 /// transaction. The checkpoint row is locked and compared first, so a batch is
 /// never applied twice even if two projectors run (`Fenced`).
 pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
+    sunday_eventstore::stats::timed("projection_batch", "read_models", apply_in_transaction(pool, from, events)).await
+}
+
+async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
     let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING")
         .bind(PROJECTION)

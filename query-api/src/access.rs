@@ -19,7 +19,8 @@ const BOARD: &str = "SELECT b.workspace_id FROM rm_boards b \
 
 /// The board, if it exists and `user` may read it; else 404.
 pub(crate) async fn board(pool: &PgPool, board_id: Uuid, user: Uuid) -> Result<ReadableBoard, QueryError> {
-    let workspace_id: Option<Uuid> = sqlx::query_scalar(BOARD).bind(board_id).bind(user).fetch_optional(pool).await?;
+    let query = sqlx::query_scalar(BOARD).bind(board_id).bind(user).fetch_optional(pool);
+    let workspace_id: Option<Uuid> = sunday_eventstore::stats::timed("authorize", "rm_board_members", query).await?;
     let workspace_id = workspace_id.ok_or(QueryError::NotFound("board"))?;
     Ok(ReadableBoard { board_id, workspace_id })
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::QueryState;
+use sunday_eventstore::stats::timed;
 use crate::access;
 use crate::problem::QueryError;
 use crate::cache::CachedBoard;
@@ -49,10 +50,10 @@ pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Path(raw): 
     }
     let loaded_at = *s.position.borrow();
     let board = access::board(&s.pool, board_id, reader.user_id).await?;
-    let mut data: Value = sqlx::query_scalar(BOARD_JSON).bind(board.board_id).fetch_one(&s.pool).await?;
+    let mut data: Value = timed("board", "rm_boards", sqlx::query_scalar(BOARD_JSON).bind(board.board_id).fetch_one(&s.pool)).await?;
     if with_items {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL ORDER BY i.rank");
-        let rows: Vec<ItemRow> = sqlx::query_as(&sql).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool).await?;
+        let rows: Vec<ItemRow> = timed("board_items", "rm_items", sqlx::query_as(&sql).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool)).await?;
         data["items"] = Value::Array(render_all(&s.pool, &rows).await?);
     }
     let readers: Vec<Uuid> = sqlx::query_scalar(READERS).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool).await?;

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
@@ -34,13 +35,16 @@ struct Inner {
 /// The board cache of one query-API instance.
 pub(crate) struct BoardCache {
     inner: Mutex<Inner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl BoardCache {
     pub(crate) fn new(capacity: usize) -> Self {
         let cap = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         let remembered = NonZeroUsize::new(capacity.max(1) * 16).unwrap_or(NonZeroUsize::MIN);
-        Self { inner: Mutex::new(Inner { entries: LruCache::new(cap), invalidated: LruCache::new(remembered), floor: 0 }) }
+        let inner = Inner { entries: LruCache::new(cap), invalidated: LruCache::new(remembered), floor: 0 };
+        Self { inner: Mutex::new(inner), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -48,7 +52,15 @@ impl BoardCache {
     }
 
     pub(crate) fn get(&self, board: Uuid, items: bool) -> Option<Arc<CachedBoard>> {
-        self.lock().entries.get(&(board, items)).cloned()
+        let found = self.lock().entries.get(&(board, items)).cloned();
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Lookups that found an answer, and lookups that did not.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 
     /// Caches a board read loaded when the checkpoint was `loaded_at`, unless

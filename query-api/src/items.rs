@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::QueryState;
+use sunday_eventstore::stats::timed;
 use crate::access;
 use crate::boards::{PageQuery, activity_page};
 use crate::problem::QueryError;
@@ -129,7 +130,7 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
     if let Some(cursor) = after {
         q = q.bind(cursor.r);
     }
-    let rows = q.bind(limit + 1).fetch_all(&s.pool).await?;
+    let rows = timed("list_items", "rm_items", q.bind(limit + 1).fetch_all(&s.pool)).await?;
     let (page, next) = crate::page(rows, limit, |r| encode_cursor(&RankCursor { r: r.rank.clone() }));
     Ok(reader.answer(Value::Array(render_all(&s.pool, &page).await?), Some(next)))
 }

@@ -74,6 +74,11 @@ impl QueryState {
         Self(Arc::new(Shared { config, pool, position, advance, cache: BoardCache::new(BOARD_CACHE), tokens }))
     }
 
+    /// Board-cache lookups so far: (hits, misses).
+    pub fn cache_counts(&self) -> (u64, u64) {
+        self.cache.counts()
+    }
+
     /// Applies a committed batch: evicts what it changed, then moves the checkpoint.
     pub fn apply(&self, inv: &Invalidation) {
         self.cache.invalidate(inv);
