@@ -62,7 +62,7 @@ impl Client {
         Ok(Self { sender, token: token.to_owned() })
     }
 
-    async fn send(&mut self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<(StatusCode, Value)> {
+    pub(crate) async fn send(&mut self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<(StatusCode, Value)> {
         let mut req = Request::builder().method(method).uri(path).header("host", "sunday").header("authorization", format!("Bearer {}", self.token));
         if body.is_some() {
             req = req.header("content-type", "application/json");

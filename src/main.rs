@@ -1,6 +1,7 @@
 //! The `sunday` binary: one executable whose subcommands run every role.
 
 mod bench;
+mod bench_api;
 mod bench_ws;
 mod health;
 mod metrics;
@@ -113,6 +114,8 @@ enum BenchKind {
     Lag(bench::LagBench),
     /// Realtime delivery: many sockets over many boards, commands at fixed rates.
     Ws(bench_ws::WsBench),
+    /// The blueprint's API scenarios: weighted mix, think time, ramping/stress/spike stages.
+    Api(bench_api::ApiBench),
 }
 
 #[derive(Args)]
@@ -162,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
         Role::Bench(BenchKind::Reads(b)) => bench::run_reads(&b, &cli.common.jwt_secret).await,
         Role::Bench(BenchKind::Lag(b)) => bench::run_lag(&b, &cli.common.jwt_secret).await,
         Role::Bench(BenchKind::Ws(b)) => bench_ws::run(&b, &cli.common.jwt_secret).await,
+        Role::Bench(BenchKind::Api(b)) => bench_api::run(&b, &cli.common.jwt_secret).await,
     }
 }
 
