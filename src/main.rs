@@ -5,6 +5,7 @@ mod bench_api;
 mod bench_ws;
 mod health;
 mod metrics;
+mod telemetry;
 
 /// mimalloc: fewer cycles per request than glibc's allocator under many small allocations.
 #[global_allocator]
@@ -16,7 +17,6 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sunday_command_api::{AppState, Claims, Config, Secret, mint, spawn_housekeeping};
 use sunday_eventstore::{MIGRATOR, PgEventStore};
-use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -145,9 +145,7 @@ struct TokenArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("SUNDAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    let _telemetry = telemetry::init()?;
     let cli = Cli::parse();
     match cli.command.unwrap_or(Role::All) {
         Role::All => serve(&cli.common, Roles::ALL).await,
@@ -265,6 +263,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let projection = roles.projector.then(|| (read_models.clone(), common.ready_max_lag));
     let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection };
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
+    let app = app.layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
     let sources = metrics::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools };
     let app = metrics::instrument(app, metrics::Metrics::new(sources));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;

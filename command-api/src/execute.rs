@@ -297,7 +297,7 @@ fn new_event(plan: &Plan, event: DomainEvent, ctx: &Ctx<'_>, headers: &CommandHe
             actor_id: ctx.actor,
             correlation_id: headers.correlation_id.unwrap_or_else(Uuid::now_v7),
             causation_id: None,
-            traceparent: headers.traceparent.clone(),
+            traceparent: sunday_eventstore::telemetry::current().or_else(|| headers.traceparent.clone()),
             idempotency_key: headers.idempotency_key.clone(),
             command_hash: Some(ctx.command_hash.to_owned()),
         },

@@ -84,6 +84,28 @@ pub fn routes(state: AppState) -> Router {
     Router::new().merge(routes::router()).with_state(state)
 }
 
+/// Runs every request in an `http_request` span that continues the caller's
+/// trace (`traceparent` header), named by method and route template, so the
+/// events a command appends carry the request's trace (see
+/// `sunday_eventstore::telemetry`).
+pub async fn trace_requests(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use tracing::Instrument;
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %format_args!("{method} {route}"),
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let parent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    sunday_eventstore::telemetry::follow(&span, parent);
+    let response = next.run(req).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
+}
+
 /// Adds problem+json answers for unknown routes (404) and methods (405).
 pub fn with_fallbacks(router: Router) -> Router {
     router

@@ -238,8 +238,10 @@ fn stored_key(row: &sqlx::postgres::PgRow) -> Result<StoredIdempotency, sqlx::Er
 #[async_trait]
 impl EventStore for PgEventStore {
     async fn append(&self, request: AppendRequest<'_>) -> Result<AppendResult, StoreError> {
+        use tracing::Instrument;
         let started = std::time::Instant::now();
-        let result = self.append_events(request).await;
+        let span = tracing::debug_span!("append", stream = %request.stream, events = request.events.len());
+        let result = self.append_events(request).instrument(span).await;
         crate::stats::record_append(started.elapsed());
         result
     }

@@ -11,6 +11,7 @@ pub mod leader;
 mod notify;
 mod read;
 pub mod stats;
+pub mod telemetry;
 mod tail;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use sunday_domain::store::{EventStore, Position, RecordedEvent, StoreError};
 use sunday_eventstore::PgEventStore;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 pub use feed::{Feed, Invalidation};
 pub use rebuild::{Progress, rebuild};
@@ -113,7 +114,9 @@ async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedE
     let mut touched = Invalidation { position: from, ..Invalidation::default() };
     let mut deferred = apply::Deferred::default();
     for e in events {
-        apply::apply(&mut tx, &mut deferred, e).await?;
+        let span = tracing::debug_span!("project", event_type = e.event.event_type(), position = e.position);
+        sunday_eventstore::telemetry::follow(&span, e.metadata.traceparent.as_deref());
+        apply::apply(&mut tx, &mut deferred, e).instrument(span).await?;
         touched.note(e);
     }
     deferred.flush(&mut tx).await?;

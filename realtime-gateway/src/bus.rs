@@ -45,6 +45,8 @@ pub(crate) struct LiveEvent {
     pub(crate) membership: Option<Membership>,
     pub(crate) occurred_at_ms: i64,
     pub(crate) json: Box<str>,
+    /// The trace the event belongs to (W3C `traceparent`), to continue it.
+    pub(crate) traceparent: Option<Box<str>>,
 }
 
 fn membership(event: &DomainEvent) -> Option<Membership> {
@@ -75,11 +77,14 @@ impl LiveEvent {
             membership: membership(&e.event),
             occurred_at_ms: e.occurred_at.timestamp_millis(),
             json: entry_json(e.position, e.stream_id.as_str(), e.stream_version, &e.event, e.occurred_at, e.metadata.actor_id),
+            traceparent: e.metadata.traceparent.as_deref().map(Box::from),
         }
     }
 
-    /// Parses the publisher's envelope; `None` for anything else.
-    pub(crate) fn from_published(payload: &[u8]) -> Option<Self> {
+    /// Parses the publisher's envelope; `None` for anything else. The
+    /// message's `traceparent` header (the publish span) wins over the one
+    /// stored with the event.
+    pub(crate) fn from_published(payload: &[u8], traceparent: Option<&str>) -> Option<Self> {
         let p: Published = serde_json::from_slice(payload).ok()?;
         let event = DomainEvent::decode(&p.event_type, p.schema_version, p.data).ok()?;
         let actor = p.metadata.get("actorId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default();
@@ -90,6 +95,7 @@ impl LiveEvent {
             membership: membership(&event),
             occurred_at_ms: p.occurred_at.timestamp_millis(),
             json: entry_json(p.global_position, &p.stream_id, p.stream_version, &event, p.occurred_at, actor),
+            traceparent: traceparent.or_else(|| p.metadata.get("traceparent").and_then(Value::as_str)).map(Box::from),
         })
     }
 }
@@ -158,7 +164,7 @@ impl Bus {
         let task = tokio::spawn(async move {
             while let Some(next) = messages.next().await {
                 match next {
-                    Ok(m) => match LiveEvent::from_published(&m.payload) {
+                    Ok(m) => match LiveEvent::from_published(&m.payload, m.headers.as_ref().and_then(|h| h.get("traceparent")).map(|v| v.as_str())) {
                         Some(e) => {
                             if room.send(RoomInput::Live(Arc::new(e))).is_err() {
                                 return;

@@ -325,7 +325,19 @@ impl Room {
             return;
         }
         let batch = Arc::new(Batch::new(self.board, std::mem::take(&mut self.pending)));
+        // One span per traced event: the frame that carries it to the room.
+        let spans: Vec<tracing::Span> = batch
+            .events
+            .iter()
+            .filter_map(|e| e.traceparent.as_deref())
+            .map(|tp| {
+                let span = tracing::debug_span!("ws_frame", board_id = %self.board, sockets = self.sockets.len());
+                sunday_eventstore::telemetry::follow(&span, Some(tp));
+                span
+            })
+            .collect();
         self.broadcast(&Out::Events(batch));
+        drop(spans);
     }
 
     /// Closes the window: one frame each for events, presence and cursors.

@@ -98,7 +98,9 @@ impl System {
         };
         let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..config };
         let gateway = Gateway::start(config, store.clone(), commands.clone(), reads.clone(), bus).await.unwrap_or_else(|e| panic!("{e}"));
-        let router = sunday_command_api::routes(commands.clone()).merge(sunday_query_api::routes(queries));
+        let router = sunday_command_api::routes(commands.clone())
+            .merge(sunday_query_api::routes(queries))
+            .layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
         let addr = serve(router.clone().merge(gateway.routes())).await;
         Self { router, gateway, addr, store, commands, reads, _stop: stop_tx }
     }
@@ -122,7 +124,14 @@ impl System {
     }
 
     pub(crate) async fn send(&self, method: Method, path: &str, user: Uuid, body: Option<Value>) -> (StatusCode, Value) {
+        self.send_with(method, path, user, body, &[]).await
+    }
+
+    pub(crate) async fn send_with(&self, method: Method, path: &str, user: Uuid, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", token(user)));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         let body = match body {
             Some(b) => {
                 req = req.header("content-type", "application/json");

@@ -4,4 +4,5 @@
 mod delivery;
 mod helpers;
 mod nats;
+mod tracing;
 mod updates;
