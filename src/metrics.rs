@@ -221,4 +221,21 @@ mod tests {
         assert!(text.contains(r#"sunday_api_request_duration_seconds_bucket{method="GET",endpoint="/v1/items/{id}",status="404",le="+Inf"} 2"#));
         assert!(!text.contains("/v1/items/a"), "raw paths never become labels");
     }
+
+    #[tokio::test]
+    async fn pools_cache_and_database_timings_are_reported() {
+        let options: sqlx::postgres::PgConnectOptions = "postgres://nobody@127.0.0.1:1/none".parse().unwrap_or_else(|e| panic!("{e}"));
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(7).connect_lazy_with(options);
+        let config = sunday_query_api::Config { jwt_secret: sunday_command_api::Secret::new("x"), min_position_wait: std::time::Duration::ZERO };
+        let queries = sunday_query_api::QueryState::new(config, pool.clone());
+        let sources = Sources { queries: Some(queries), pools: vec![("events", pool)], ..Sources::default() };
+        let app = instrument(Router::new(), Metrics::new(sources));
+        let text = scrape(&app).await;
+        assert!(text.contains(r#"sunday_database_connections_max{pool="events"} 7"#), "{text}");
+        assert!(text.contains(r#"sunday_database_connections_active{pool="events"} 0"#));
+        assert!(text.contains(r#"sunday_cache_requests_total{cache="boards",result="hit"} 0"#));
+        assert!(text.contains(r#"sunday_cache_requests_total{cache="boards",result="miss"} 0"#));
+        assert!(text.contains("# TYPE sunday_database_query_duration_seconds histogram"));
+        assert!(text.contains("# TYPE sunday_eventstore_append_duration_seconds histogram"));
+    }
 }
