@@ -86,24 +86,7 @@ async fn a_resumed_socket_gets_exactly_the_missed_events_then_live_ones(pool: Pg
     let last_seen = positions(&seen)[0];
     drop(first);
 
-    let mut missed = Vec::new();
-    for n in 0..100 {
-        missed.push(sys.item(owner, board, &format!("missed {n}")).await["position"].as_i64().unwrap_or_default());
-    }
-    let mut again = Client::connect(sys.addr, owner).await;
-    again.send("join-board", json!({"boardId": board, "sincePosition": last_seen})).await;
-    // Live events race the replay on purpose.
-    let live_writer = async {
-        let mut live = Vec::new();
-        for n in 0..20 {
-            live.push(sys.item(owner, board, &format!("live {n}")).await["position"].as_i64().unwrap_or_default());
-        }
-        live
-    };
-    let (live, got) = tokio::join!(live_writer, again.events(120));
-    let expected: Vec<i64> = missed.into_iter().chain(live).collect();
-    assert_eq!(positions(&got), expected, "the missed events, then the live ones, none twice");
-    assert!(again.collect("board-state", Duration::from_millis(200)).await.is_empty(), "a resume gets no snapshot");
+    sys.resume_without_gap(owner, board, last_seen, 100, 20).await;
 }
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]

@@ -275,3 +275,28 @@ impl Client {
 pub(crate) fn positions(events: &[Value]) -> Vec<i64> {
     events.iter().map(|e| e["position"].as_i64().unwrap_or_else(|| panic!("no position: {e}"))).collect()
 }
+
+impl System {
+    /// Creates `n` items named `{prefix} {i}`; their positions.
+    pub(crate) async fn items(&self, user: Uuid, board: Uuid, prefix: &str, n: usize) -> Vec<i64> {
+        let mut positions = Vec::with_capacity(n);
+        for i in 0..n {
+            positions.push(self.item(user, board, &format!("{prefix} {i}")).await["position"].as_i64().unwrap_or_default());
+        }
+        positions
+    }
+
+    /// Writes `missed` events, then resumes a socket from `since` while `live`
+    /// more are written: it must get exactly the missed ones, then the live
+    /// ones, in order, none twice, and no snapshot.
+    pub(crate) async fn resume_without_gap(&self, owner: Uuid, board: Uuid, since: i64, missed: usize, live: usize) {
+        let missed = self.items(owner, board, "missed", missed).await;
+        let mut again = Client::connect(self.addr, owner).await;
+        again.send("join-board", json!({"boardId": board, "sincePosition": since})).await;
+        // Live events race the replay on purpose.
+        let (live, got) = tokio::join!(self.items(owner, board, "live", live), again.events(missed.len() + live));
+        let expected: Vec<i64> = missed.into_iter().chain(live).collect();
+        assert_eq!(positions(&got), expected, "the missed events, then the live ones, none twice");
+        assert!(again.collect("board-state", Duration::from_millis(200)).await.is_empty(), "a resume gets no snapshot");
+    }
+}

@@ -51,20 +51,5 @@ async fn a_resume_over_nats_has_no_gap_and_no_duplicate(pool: PgPool) {
     let state = c.join(board).await;
     let from = state["data"]["position"].as_i64().unwrap_or_default();
     drop(c);
-    let mut missed = Vec::new();
-    for n in 0..30 {
-        missed.push(sys.item(owner, board, &format!("m{n}")).await["position"].as_i64().unwrap_or_default());
-    }
-    let mut again = Client::connect(sys.addr, owner).await;
-    again.send("join-board", json!({"boardId": board, "sincePosition": from})).await;
-    let writer = async {
-        let mut live = Vec::new();
-        for n in 0..30 {
-            live.push(sys.item(owner, board, &format!("l{n}")).await["position"].as_i64().unwrap_or_default());
-        }
-        live
-    };
-    let (live, got) = tokio::join!(writer, again.events(60));
-    let expected: Vec<i64> = missed.into_iter().chain(live).collect();
-    assert_eq!(positions(&got), expected);
+    sys.resume_without_gap(owner, board, from, 30, 30).await;
 }
