@@ -177,6 +177,46 @@ async fn drive(target: SocketAddr, token: &str, targets: &[String], duration: Du
     Ok(level)
 }
 
+/// Open loop: each client sends on a fixed schedule (its share of `rate`),
+/// whatever the answers do, and latency counts from the scheduled send time,
+/// so a stalled server is not hidden by clients that stop asking.
+async fn drive_at_rate(target: SocketAddr, token: &str, paths: &[String], duration: Duration, rate: u64) -> anyhow::Result<Level> {
+    let period = Duration::from_secs_f64(paths.len() as f64 / rate.max(1) as f64);
+    let warmup = duration / 10;
+    let start = Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::new();
+    for (index, path) in paths.iter().cloned().enumerate() {
+        let mut client = Client::connect(target, token).await?;
+        // Spread the clients' schedules over one period.
+        let first = start + period.mul_f64(index as f64 / paths.len() as f64);
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0usize);
+            let mut due = first;
+            while due.duration_since(start) < duration {
+                tokio::time::sleep_until(due.into()).await;
+                let ok = matches!(client.send(Method::GET, &path, None).await, Ok((s, _)) if s.is_success());
+                if due.duration_since(start) >= warmup {
+                    match ok {
+                        true => latencies.push(u32::try_from(due.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                        false => errors += 1,
+                    }
+                }
+                due += period;
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut level = Level { clients: paths.len(), count: 0, errors: 0, elapsed: duration - warmup, latencies_us: Vec::new() };
+    for t in tasks {
+        let (latencies, errors) = t.await?;
+        level.latencies_us.extend(latencies);
+        level.errors += errors;
+    }
+    level.count = level.latencies_us.len();
+    level.latencies_us.sort_unstable();
+    Ok(level)
+}
+
 pub(crate) fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -208,6 +248,10 @@ pub(crate) struct ReadBench {
     /// Seconds per scenario.
     #[arg(long, default_value_t = 10)]
     pub(crate) seconds: u64,
+    /// Offered rates (requests/s over all board connections) for the open-loop
+    /// runs of the cached board read, after the closed-loop one.
+    #[arg(long, value_delimiter = ',', default_value = "20000,40000,60000")]
+    pub(crate) board_rates: Vec<u64>,
 }
 
 /// Creates a board of `items` items (statuses and tags vary), waits until the
@@ -236,6 +280,10 @@ pub(crate) async fn run_reads(bench: &ReadBench, secret: &str) -> anyhow::Result
     let get: MakeRequest = |_, _, path| (Method::GET, path.to_owned(), None);
     let board_path = vec![format!("/v1/boards/{board}"); bench.board_connections];
     print_row(Some("GET /v1/boards/{id} (cached)"), &drive(bench.target, &token, &board_path, duration, get).await?);
+    for &rate in &bench.board_rates {
+        let level = drive_at_rate(bench.target, &token, &board_path, duration, rate).await?;
+        print_row(Some(&format!("GET /v1/boards/{{id}} (cached), {rate}/s offered")), &level);
+    }
     let lists: Vec<String> = (0..bench.list_connections)
         .map(|i| format!("/v1/boards/{board}/items?status={}&tag=t{}&limit=50", statuses[i % 3].replace(' ', "%20"), i % 7))
         .collect();
