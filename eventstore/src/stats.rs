@@ -86,6 +86,11 @@ pub async fn timed<T>(query_type: &'static str, table: &'static str, query: impl
     out
 }
 
+/// How many queries of this type and table this process has timed.
+pub fn count(query_type: &'static str, table: &'static str) -> u64 {
+    histogram(query_type, table).count.load(Ordering::Relaxed)
+}
+
 /// Records one append as its caller waited for it.
 pub(crate) fn record_append(took: Duration) {
     APPENDS.observe(took);

@@ -32,11 +32,18 @@ struct Inner {
     floor: i64,
 }
 
+/// How many locks loads of missing boards are spread over.
+const LOAD_STRIPES: usize = 64;
+
 /// The board cache of one query-API instance.
 pub(crate) struct BoardCache {
     inner: Mutex<Inner>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// One load per board at a time: when a hot board is missing (first read,
+    /// or just invalidated), the readers that miss together wait for one load
+    /// instead of all querying the database.
+    loads: [tokio::sync::Mutex<()>; LOAD_STRIPES],
 }
 
 impl BoardCache {
@@ -44,7 +51,8 @@ impl BoardCache {
         let cap = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         let remembered = NonZeroUsize::new(capacity.max(1) * 16).unwrap_or(NonZeroUsize::MIN);
         let inner = Inner { entries: LruCache::new(cap), invalidated: LruCache::new(remembered), floor: 0 };
-        Self { inner: Mutex::new(inner), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        let loads = std::array::from_fn(|_| tokio::sync::Mutex::new(()));
+        Self { inner: Mutex::new(inner), hits: AtomicU64::new(0), misses: AtomicU64::new(0), loads }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -56,6 +64,19 @@ impl BoardCache {
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
+    }
+
+    /// Looks again after waiting for a load turn (not counted: the first
+    /// lookup of the request was).
+    pub(crate) fn recheck(&self, board: Uuid, items: bool) -> Option<Arc<CachedBoard>> {
+        self.lock().entries.get(&(board, items)).cloned()
+    }
+
+    /// Waits for the right to load `board` (see `loads`); look in the cache
+    /// again once it is granted.
+    pub(crate) async fn load_turn(&self, board: Uuid) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = (board.as_u128() % LOAD_STRIPES as u128) as usize;
+        self.loads[stripe].lock().await
     }
 
     /// Lookups that found an answer, and lookups that did not.

@@ -59,3 +59,24 @@ async fn an_instance_that_hears_nothing_catches_up_by_polling_the_checkpoint(poo
     let there = send_to(&deaf, Method::GET, &path, owner, None, &wait(r.position())).await;
     assert_eq!(there.body["data"]["name"], "Polled", "the poll dropped the stale cache: {}", there.body);
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn readers_missing_the_same_board_together_wait_for_one_load(pool: PgPool) {
+    let sys = std::sync::Arc::new(System::start(pool).await);
+    let owner = user();
+    let (_, board, p) = sys.board(owner).await;
+    // The read models have the board; nobody has read it yet.
+    let _ = sys.read(&format!("/v1/boards/{board}/statistics"), owner, p).await;
+    let before = sunday_eventstore::stats::count("board", "rm_boards");
+    let readers: Vec<_> = (0..32)
+        .map(|_| {
+            let sys = sys.clone();
+            tokio::spawn(async move { sys.read(&format!("/v1/boards/{board}"), owner, p).await.status })
+        })
+        .collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), StatusCode::OK);
+    }
+    let loads = sunday_eventstore::stats::count("board", "rm_boards") - before;
+    assert_eq!(loads, 1, "32 readers of a missing board, one load");
+}
