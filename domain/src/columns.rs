@@ -17,7 +17,7 @@ const MAX_TAGS: usize = 100;
 const MAX_LABEL_LEN: usize = 100;
 
 /// The kinds of value a column holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
     Text,
@@ -45,7 +45,7 @@ impl ColumnType {
 }
 
 /// A column as events record it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Column {
     pub id: Uuid,

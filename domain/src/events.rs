@@ -13,7 +13,7 @@ use crate::columns::Column;
 use crate::roles::{BoardRole, WorkspaceRole};
 
 /// A group of items on a board.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: Uuid,
@@ -22,7 +22,7 @@ pub struct Group {
 }
 
 /// Every event of the domain. The variant name is the event `type`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 #[allow(clippy::large_enum_variant)]
 pub enum DomainEvent {
@@ -51,7 +51,7 @@ pub enum DomainEvent {
     UserProfileUpdated(UserProfileUpdated),
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceCreated {
     pub workspace_id: Uuid,
@@ -59,14 +59,14 @@ pub struct WorkspaceCreated {
     pub owner_id: Uuid,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceRenamed {
     pub workspace_id: Uuid,
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceMemberAdded {
     pub workspace_id: Uuid,
@@ -75,7 +75,7 @@ pub struct WorkspaceMemberAdded {
 }
 
 /// A user left a workspace or a board; `scope_id` is that workspace or board.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberRemoved {
     #[serde(alias = "workspaceId", alias = "boardId")]
@@ -83,7 +83,7 @@ pub struct MemberRemoved {
     pub user_id: Uuid,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardCreated {
     pub board_id: Uuid,
@@ -95,7 +95,7 @@ pub struct BoardCreated {
     pub owner_id: Uuid,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardUpdated {
     pub board_id: Uuid,
@@ -105,20 +105,20 @@ pub struct BoardUpdated {
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardArchived {
     pub board_id: Uuid,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ColumnAdded {
     pub board_id: Uuid,
     pub column: Column,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ColumnUpdated {
     pub board_id: Uuid,
@@ -129,14 +129,14 @@ pub struct ColumnUpdated {
     pub settings: Option<Map<String, Value>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ColumnRemoved {
     pub board_id: Uuid,
     pub column_id: Uuid,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupAdded {
     pub board_id: Uuid,
@@ -144,7 +144,7 @@ pub struct GroupAdded {
 }
 
 /// A user joined a board, or (as `BoardMemberRoleChanged`) got another role.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardMemberAdded {
     pub board_id: Uuid,
@@ -152,7 +152,7 @@ pub struct BoardMemberAdded {
     pub role: BoardRole,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemCreated {
     pub item_id: Uuid,
@@ -166,7 +166,7 @@ pub struct ItemCreated {
 
 /// The changes an update made; `itemData` holds only the keys it changed, a
 /// `null` value meaning the key was cleared.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemUpdated {
     pub item_id: Uuid,
@@ -178,7 +178,7 @@ pub struct ItemUpdated {
     pub item_data: BTreeMap<String, Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemMoved {
     pub item_id: Uuid,
@@ -186,20 +186,20 @@ pub struct ItemMoved {
     pub rank: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemAssignment {
     pub item_id: Uuid,
     pub user_id: Uuid,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemDeleted {
     pub item_id: Uuid,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentAdded {
     pub item_id: Uuid,
@@ -207,7 +207,7 @@ pub struct CommentAdded {
     pub body: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileAttached {
     pub item_id: Uuid,
@@ -217,7 +217,7 @@ pub struct FileAttached {
     pub size: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfileUpdated {
     pub user_id: Uuid,

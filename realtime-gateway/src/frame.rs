@@ -47,7 +47,7 @@ pub(crate) struct Incoming {
     pub(crate) data: Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JoinBoard {
     pub(crate) board_id: Uuid,
@@ -55,14 +55,14 @@ pub(crate) struct JoinBoard {
     pub(crate) since_position: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BoardRef {
     pub(crate) board_id: Uuid,
 }
 
 /// What a user is doing on a board.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Status {
     Active,
@@ -78,14 +78,14 @@ impl Status {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PresenceUpdate {
     pub(crate) board_id: Uuid,
     pub(crate) status: Status,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct CursorPosition {
     x: f64,
@@ -107,14 +107,14 @@ impl CursorPosition {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CursorMove {
     pub(crate) board_id: Uuid,
     pub(crate) position: CursorPosition,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OptimisticUpdate {
     pub(crate) update_id: String,
@@ -123,7 +123,7 @@ pub(crate) struct OptimisticUpdate {
     pub(crate) data: UpdateData,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateData {
     pub(crate) item_id: Uuid,
@@ -131,6 +131,52 @@ pub(crate) struct UpdateData {
     pub(crate) base_version: Option<u64>,
     /// The body of `PUT /v1/items/{id}`, parsed by the command path itself.
     pub(crate) changes: Value,
+}
+
+/// The JSON Schema of every frame a client may send, as one `oneOf` over
+/// `{"event": <name>, "data": <payload>}`.
+pub(crate) fn client_frames_schema() -> serde_json::Value {
+    fn frame(event: &str, data: schemars::Schema) -> Value {
+        let mut data = data.to_value();
+        let defs = data.as_object_mut().and_then(|o| o.remove("$defs"));
+        if let Some(o) = data.as_object_mut() {
+            o.remove("$schema");
+        }
+        let mut v = json!({
+            "type": "object", "required": ["event", "data"], "additionalProperties": false,
+            "properties": {"event": {"const": event}, "data": data},
+        });
+        if let Some(defs) = defs {
+            v["$defs"] = defs;
+        }
+        v
+    }
+    let variants = vec![
+        frame("join-board", schemars::schema_for!(JoinBoard)),
+        frame("leave-board", schemars::schema_for!(BoardRef)),
+        frame("presence-update", schemars::schema_for!(PresenceUpdate)),
+        frame("cursor-move", schemars::schema_for!(CursorMove)),
+        frame("optimistic-update", schemars::schema_for!(OptimisticUpdate)),
+        frame("ping", schemars::json_schema!({"type": "object"})),
+    ];
+    // Hoist every variant's definitions to the top, where `#/$defs/...` points.
+    let mut defs = serde_json::Map::new();
+    let variants: Vec<Value> = variants
+        .into_iter()
+        .map(|mut v| {
+            if let Some(Value::Object(d)) = v.as_object_mut().and_then(|o| o.remove("$defs")) {
+                defs.extend(d);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "ClientFrame",
+        "description": "A frame a client sends on /v1/ws.",
+        "oneOf": variants,
+        "$defs": defs,
+    })
 }
 
 #[cfg(test)]

@@ -234,6 +234,11 @@ impl Gateway {
     }
 }
 
+/// The JSON Schema of the frames clients send on `/v1/ws` (for `schemas/`).
+pub fn client_frames_schema() -> serde_json::Value {
+    frame::client_frames_schema()
+}
+
 /// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("the realtime gateway could not start: {0}")]

@@ -15,16 +15,18 @@ use crate::execute::{Command, execute};
 use crate::extract::{CommandHeaders, JsonBody, non_null, path_id};
 use crate::problem::ApiError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ColumnBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     id: Option<String>,
     key: String,
     title: String,
     #[serde(rename = "type")]
     column_type: String,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "Map<String, Value>")]
     settings: Option<Map<String, Value>>,
 }
 
@@ -34,12 +36,14 @@ impl From<ColumnBody> for ColumnDraft {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct GroupBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     id: Option<String>,
     title: String,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     color: Option<String>,
 }
 
@@ -49,38 +53,46 @@ impl From<GroupBody> for GroupDraft {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     id: Option<String>,
     workspace_id: String,
     name: String,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     description: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "Vec<ColumnBody>")]
     columns: Option<Vec<ColumnBody>>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "Vec<GroupBody>")]
     groups: Option<Vec<GroupBody>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct UpdateBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     description: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct UpdateColumnBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     title: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "Map<String, Value>")]
     settings: Option<Map<String, Value>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberBody {
     user_id: String,

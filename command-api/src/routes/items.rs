@@ -16,58 +16,69 @@ use crate::execute::{Command, execute};
 use crate::extract::{CommandHeaders, JsonBody, non_null, nullable, path_id};
 use crate::problem::ApiError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     id: Option<String>,
     board_id: String,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     group_id: Option<String>,
     name: String,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     description: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "BTreeMap<String, Value>")]
     item_data: Option<BTreeMap<String, Value>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     description: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "BTreeMap<String, Value>")]
     item_data: Option<BTreeMap<String, Value>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MoveBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     group_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     after_item_id: Option<Option<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignBody {
     user_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CommentBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     id: Option<String>,
     body: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     id: Option<String>,
     name: String,
     content_type: String,

@@ -11,14 +11,17 @@ use crate::execute::{Command, execute};
 use crate::extract::{CommandHeaders, JsonBody, non_null};
 use crate::problem::ApiError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     first_name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     last_name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     avatar: Option<String>,
 }
 

@@ -12,19 +12,20 @@ use crate::execute::{Command, execute};
 use crate::extract::{CommandHeaders, JsonBody, non_null, path_id};
 use crate::problem::ApiError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CreateBody {
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "String")]
     id: Option<String>,
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct RenameBody {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberBody {
     user_id: String,
