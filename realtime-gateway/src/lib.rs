@@ -38,7 +38,7 @@ use uuid::Uuid;
 
 pub use bus::Bus;
 pub use metrics::Metrics;
-pub use socket::{CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+pub use socket::{CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED};
 
 use crate::room::RoomInput;
 use crate::socket::Outbox;

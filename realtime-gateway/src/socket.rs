@@ -28,6 +28,8 @@ use crate::{Gateway, Refused, join, update};
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 /// Close code when the server shuts down (`Going Away`).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code when the socket's token expires (reconnect with a fresh one).
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// Larger text frames go out as fragments of this size, so a socket's write
 /// buffer (which keeps its largest size) stays small.
 const FRAGMENT: usize = 2048;
@@ -60,6 +62,8 @@ pub(crate) enum Close {
     GoingAway,
     /// No frame from the client for two heartbeats.
     Dead,
+    /// The token the socket was opened with expired.
+    Expired,
     /// The client closed or the connection broke.
     Gone,
 }
@@ -134,6 +138,9 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
     let beat = gateway.config.heartbeat;
     let mut conn = Conn { gateway, ws, claims, outbox, joined: HashMap::new(), last_heard: Instant::now() };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + beat, beat);
+    let left = u64::try_from(conn.claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0);
+    let expiry = tokio::time::sleep(Duration::from_secs(left));
+    tokio::pin!(expiry);
     let end = if *stop.borrow() {
         Close::GoingAway
     } else {
@@ -142,6 +149,7 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
                 biased;
                 () = shared.wake.notified() => Err(conn.outbox.closing().unwrap_or(Close::Gone)),
                 _ = stop.changed() => Err(Close::GoingAway),
+                () = &mut expiry => Err(Close::Expired),
                 // Boxed: the idle socket's task stays small (joins are big futures).
                 incoming = conn.ws.next() => Box::pin(conn.on_incoming(incoming)).await,
                 Some(out) = rx.recv() => conn.deliver(out).await,
@@ -313,6 +321,7 @@ impl Conn {
         let (code, reason, wait) = match end {
             Close::SlowConsumer => (CLOSE_SLOW_CONSUMER, "slow consumer: the outgoing queue is full", self.gateway.config.close_timeout),
             Close::GoingAway => (CLOSE_GOING_AWAY, "server shutting down", Duration::from_secs(1)),
+            Close::Expired => (CLOSE_TOKEN_EXPIRED, "token expired", Duration::from_secs(1)),
             Close::Dead | Close::Gone => (0, "", Duration::ZERO),
         };
         if code != 0 {

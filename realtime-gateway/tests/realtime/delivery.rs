@@ -226,3 +226,17 @@ async fn a_token_in_the_authorization_header_works_too(pool: PgPool) {
     let mut c = Client::from_stream(ws);
     assert_eq!(c.join(board).await["data"]["id"], board.to_string());
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_socket_is_closed_when_its_token_expires(pool: PgPool) {
+    let sys = System::start(&pool).await;
+    let owner = user();
+    let (_, board) = sys.board(owner).await;
+    let claims = sunday_command_api::Claims { sub: owner, exp: chrono::Utc::now().timestamp() + 2, name: None, email: None };
+    let token = sunday_command_api::mint(&sunday_command_api::Secret::new("test-secret"), &claims);
+    let url = format!("ws://{}/v1/ws?token={token}", sys.addr);
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("connect: {e}"));
+    let mut c = Client::from_stream(ws);
+    c.join(board).await;
+    assert_eq!(c.close_code().await, Some(sunday_realtime_gateway::CLOSE_TOKEN_EXPIRED));
+}
