@@ -17,7 +17,7 @@ use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::push};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sunday_domain::DomainEvent;
 use sunday_domain::roles::BoardRole;
 use sunday_domain::store::{Position, RecordedEvent};
@@ -60,12 +60,16 @@ fn membership(event: &DomainEvent) -> Option<Membership> {
 
 /// The entry of an `events` frame: `{position, streamId, version, type, occurredAt, actorId, data}`.
 fn entry_json(position: Position, stream: &str, version: u64, event: &DomainEvent, at: DateTime<Utc>, actor: Uuid) -> Box<str> {
-    json!({
-        "position": position, "streamId": stream, "version": version, "type": event.event_type(),
-        "occurredAt": at.to_rfc3339_opts(SecondsFormat::Micros, true), "actorId": actor, "data": event.payload(),
-    })
-    .to_string()
-    .into_boxed_str()
+    let entry = crate::frame::EventEntry {
+        position,
+        stream_id: stream.to_owned(),
+        version,
+        event_type: event.event_type().to_owned(),
+        occurred_at: at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        actor_id: actor,
+        data: event.payload(),
+    };
+    serde_json::to_string(&entry).unwrap_or_default().into_boxed_str()
 }
 
 impl LiveEvent {

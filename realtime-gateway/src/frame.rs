@@ -2,7 +2,7 @@
 //! sent (`{"event", "data", "timestamp"}`), each serialised once.
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -12,13 +12,108 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// A server frame, stamped now.
-pub(crate) fn server(event: &str, data: Value) -> Utf8Bytes {
+pub(crate) fn server(event: &str, data: &impl Serialize) -> Utf8Bytes {
     json!({ "event": event, "data": data, "timestamp": now_ms() }).to_string().into()
 }
 
 /// An `error` frame.
 pub(crate) fn error(code: &str, message: impl Into<String>) -> Utf8Bytes {
-    server("error", json!({ "code": code, "message": message.into() }))
+    server("error", &ErrorData { code: code.to_owned(), message: message.into() })
+}
+
+// What server frames carry as `data`. Frames are serialised from these types,
+// and `schemas/` describes them from the same types.
+
+/// `error`: something the client sent could not be done; the socket stays open.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub(crate) struct ErrorData {
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+/// `board-state`: the board as `GET /v1/boards/{id}?include=items` shows it,
+/// plus the log position the snapshot reflects.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub(crate) struct BoardState {
+    #[serde(flatten)]
+    pub(crate) board: Map<String, Value>,
+    pub(crate) position: i64,
+}
+
+/// One event in an `events` frame.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EventEntry {
+    pub(crate) position: i64,
+    pub(crate) stream_id: String,
+    pub(crate) version: u64,
+    #[serde(rename = "type")]
+    pub(crate) event_type: String,
+    /// RFC 3339, UTC, microseconds.
+    pub(crate) occurred_at: String,
+    pub(crate) actor_id: Uuid,
+    /// The event's payload (see `events.schema.json`).
+    pub(crate) data: Value,
+}
+
+/// `events`: a board's events of one batch window, in log order.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EventsData {
+    pub(crate) board_id: Uuid,
+    pub(crate) events: Vec<EventEntry>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PresenceUser {
+    pub(crate) user_id: Uuid,
+    pub(crate) status: Status,
+}
+
+/// `presence`: who is on the board now, and who came and went this window.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PresenceData {
+    pub(crate) board_id: Uuid,
+    pub(crate) users: Vec<PresenceUser>,
+    pub(crate) joined: Vec<Uuid>,
+    pub(crate) left: Vec<Uuid>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CursorEntry {
+    pub(crate) user_id: Uuid,
+    pub(crate) position: CursorPosition,
+}
+
+/// `cursors`: the latest position of each user that moved this window.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CursorsData {
+    pub(crate) board_id: Uuid,
+    pub(crate) cursors: Vec<CursorEntry>,
+}
+
+/// `update-ack`: the optimistic update was applied.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateAck {
+    pub(crate) update_id: String,
+    pub(crate) version: u64,
+    pub(crate) position: i64,
+}
+
+/// `update-rejected`: the HTTP status the command got, why, and the item as it
+/// now is (`null` when it cannot be read) to roll back to.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateRejected {
+    pub(crate) update_id: String,
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+    pub(crate) current: Value,
 }
 
 /// An `events` frame from events already rendered as JSON objects.
@@ -62,21 +157,13 @@ pub(crate) struct BoardRef {
 }
 
 /// What a user is doing on a board.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Status {
     Active,
     Idle,
 }
 
-impl Status {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Idle => "idle",
-        }
-    }
-}
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -85,27 +172,15 @@ pub(crate) struct PresenceUpdate {
     pub(crate) status: Status,
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct CursorPosition {
     x: f64,
     y: f64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     element_id: Option<String>,
 }
 
-impl CursorPosition {
-    /// The position as forwarded to the room (only the fields the contract names).
-    pub(crate) fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("x".into(), json!(self.x));
-        m.insert("y".into(), json!(self.y));
-        if let Some(e) = &self.element_id {
-            m.insert("elementId".into(), json!(e));
-        }
-        Value::Object(m)
-    }
-}
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -133,50 +208,62 @@ pub(crate) struct UpdateData {
     pub(crate) changes: Value,
 }
 
-/// The JSON Schema of every frame a client may send, as one `oneOf` over
-/// `{"event": <name>, "data": <payload>}`.
-pub(crate) fn client_frames_schema() -> serde_json::Value {
-    fn frame(event: &str, data: schemars::Schema) -> Value {
-        let mut data = data.to_value();
-        let defs = data.as_object_mut().and_then(|o| o.remove("$defs"));
-        if let Some(o) = data.as_object_mut() {
-            o.remove("$schema");
+/// One frame kind: `{"event": <name>, "data": <schema>}` (plus `timestamp` when
+/// the server sends it), its definitions hoisted into `defs`.
+fn envelope(event: &str, data: schemars::Schema, stamped: bool, defs: &mut Map<String, Value>) -> Value {
+    let mut data = data.to_value();
+    if let Some(o) = data.as_object_mut() {
+        if let Some(Value::Object(d)) = o.remove("$defs") {
+            defs.extend(d);
         }
-        let mut v = json!({
-            "type": "object", "required": ["event", "data"], "additionalProperties": false,
-            "properties": {"event": {"const": event}, "data": data},
-        });
-        if let Some(defs) = defs {
-            v["$defs"] = defs;
-        }
-        v
+        o.remove("$schema");
     }
-    let variants = vec![
-        frame("join-board", schemars::schema_for!(JoinBoard)),
-        frame("leave-board", schemars::schema_for!(BoardRef)),
-        frame("presence-update", schemars::schema_for!(PresenceUpdate)),
-        frame("cursor-move", schemars::schema_for!(CursorMove)),
-        frame("optimistic-update", schemars::schema_for!(OptimisticUpdate)),
-        frame("ping", schemars::json_schema!({"type": "object"})),
-    ];
-    // Hoist every variant's definitions to the top, where `#/$defs/...` points.
-    let mut defs = serde_json::Map::new();
-    let variants: Vec<Value> = variants
-        .into_iter()
-        .map(|mut v| {
-            if let Some(Value::Object(d)) = v.as_object_mut().and_then(|o| o.remove("$defs")) {
-                defs.extend(d);
-            }
-            v
-        })
-        .collect();
+    let mut required = vec!["event", "data"];
+    let mut properties = json!({"event": {"const": event}, "data": data});
+    if stamped {
+        required.push("timestamp");
+        properties["timestamp"] = json!({"type": "integer", "description": "ms since the Unix epoch, when the frame was sent"});
+    }
+    json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties})
+}
+
+fn one_of(title: &str, description: &str, variants: Vec<(&str, schemars::Schema)>, stamped: bool) -> Value {
+    let mut defs = Map::new();
+    let variants: Vec<Value> = variants.into_iter().map(|(event, schema)| envelope(event, schema, stamped, &mut defs)).collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "ClientFrame",
-        "description": "A frame a client sends on /v1/ws.",
-        "oneOf": variants,
-        "$defs": defs,
+        "title": title, "description": description, "oneOf": variants, "$defs": defs,
     })
+}
+
+/// The JSON Schema of every frame a client may send.
+pub(crate) fn client_frames_schema() -> Value {
+    use schemars::schema_for;
+    let variants = vec![
+        ("join-board", schema_for!(JoinBoard)),
+        ("leave-board", schema_for!(BoardRef)),
+        ("presence-update", schema_for!(PresenceUpdate)),
+        ("cursor-move", schema_for!(CursorMove)),
+        ("optimistic-update", schema_for!(OptimisticUpdate)),
+        ("ping", schemars::json_schema!({"type": "object"})),
+    ];
+    one_of("ClientFrame", "A frame a client sends on /v1/ws.", variants, false)
+}
+
+/// The JSON Schema of every frame the server sends.
+pub(crate) fn server_frames_schema() -> Value {
+    use schemars::schema_for;
+    let variants = vec![
+        ("board-state", schema_for!(BoardState)),
+        ("events", schema_for!(EventsData)),
+        ("presence", schema_for!(PresenceData)),
+        ("cursors", schema_for!(CursorsData)),
+        ("update-ack", schema_for!(UpdateAck)),
+        ("update-rejected", schema_for!(UpdateRejected)),
+        ("error", schema_for!(ErrorData)),
+        ("pong", schemars::json_schema!({"type": "object", "maxProperties": 0})),
+    ];
+    one_of("ServerFrame", "A frame the server sends on /v1/ws.", variants, true)
 }
 
 #[cfg(test)]
@@ -195,10 +282,23 @@ mod tests {
     }
 
     #[test]
+    fn events_frames_parse_as_their_schema_type() {
+        let entry = EventEntry {
+            position: 7, stream_id: "item-x".into(), version: 1, event_type: "ItemCreated".into(),
+            occurred_at: "2026-11-27T00:00:00.000000Z".into(), actor_id: Uuid::nil(), data: json!({"name": "n"}),
+        };
+        let text = serde_json::to_string(&entry).unwrap_or_default();
+        let frame = events(Uuid::nil(), [text.as_str()]);
+        let v: Value = serde_json::from_str(frame.as_str()).unwrap_or_default();
+        let parsed: EventsData = serde_json::from_value(v["data"].clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed.events[0].position, 7);
+    }
+
+    #[test]
     fn cursor_positions_keep_only_the_contract_fields() {
         let c: CursorMove = serde_json::from_value(json!({"boardId": Uuid::nil(), "position": {"x": 1.5, "y": 2}}))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.position.to_json(), json!({"x": 1.5, "y": 2.0}));
+        assert_eq!(serde_json::to_value(&c.position).unwrap_or_default(), json!({"x": 1.5, "y": 2.0}));
         let bad = serde_json::from_value::<CursorMove>(json!({"boardId": Uuid::nil(), "position": {"x": "a", "y": 2}}));
         assert!(bad.is_err());
     }

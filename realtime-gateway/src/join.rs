@@ -43,9 +43,12 @@ pub(crate) async fn catch_up(conn: &mut Conn, board: Uuid, since: Option<i64>) -
     let from = match since {
         Some(p) => p,
         None => {
-            let (mut data, position) = snapshot(&conn.gateway, board).await?;
-            data["position"] = Value::from(position);
-            conn.send_text(frame::server("board-state", data)).await?;
+            let (data, position) = snapshot(&conn.gateway, board).await?;
+            let board_json = match data {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+            conn.send_text(frame::server("board-state", &frame::BoardState { board: board_json, position })).await?;
             position
         }
     };

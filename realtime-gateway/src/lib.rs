@@ -239,6 +239,11 @@ pub fn client_frames_schema() -> serde_json::Value {
     frame::client_frames_schema()
 }
 
+/// The JSON Schema of the frames the server sends on `/v1/ws` (for `schemas/`).
+pub fn server_frames_schema() -> serde_json::Value {
+    frame::server_frames_schema()
+}
+
 /// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("the realtime gateway could not start: {0}")]

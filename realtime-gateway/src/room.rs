@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
@@ -31,7 +30,7 @@ pub(crate) enum RoomInput {
     Join { socket: Outbox, user: Uuid, reply: oneshot::Sender<Result<(), Refused>> },
     Leave { socket: SocketId },
     Presence { socket: SocketId, status: Status },
-    Cursor { socket: SocketId, position: Value },
+    Cursor { socket: SocketId, position: frame::CursorPosition },
     Live(Arc<LiveEvent>),
     /// Something about this workspace changed: re-read its membership.
     WorkspaceChanged(Uuid),
@@ -87,7 +86,7 @@ struct Presence {
     joined: Vec<Uuid>,
     left: Vec<Uuid>,
     changed: bool,
-    cursors: HashMap<Uuid, Value>,
+    cursors: HashMap<Uuid, frame::CursorPosition>,
 }
 
 impl Presence {
@@ -124,12 +123,14 @@ impl Presence {
         if !std::mem::take(&mut self.changed) {
             return None;
         }
-        let users: Vec<Value> = self.users.iter().map(|(u, p)| json!({"userId": u, "status": p.status.as_str()})).collect();
-        let data = json!({
-            "boardId": board, "users": users,
-            "joined": std::mem::take(&mut self.joined), "left": std::mem::take(&mut self.left),
-        });
-        Some(frame::server("presence", data))
+        let users = self.users.iter().map(|(u, p)| frame::PresenceUser { user_id: *u, status: p.status }).collect();
+        let data = frame::PresenceData {
+            board_id: board,
+            users,
+            joined: std::mem::take(&mut self.joined),
+            left: std::mem::take(&mut self.left),
+        };
+        Some(frame::server("presence", &data))
     }
 
     /// The `cursors` frame of this window: the latest position per user.
@@ -137,8 +138,8 @@ impl Presence {
         if self.cursors.is_empty() {
             return None;
         }
-        let cursors: Vec<Value> = self.cursors.drain().map(|(u, p)| json!({"userId": u, "position": p})).collect();
-        Some(frame::server("cursors", json!({"boardId": board, "cursors": cursors})))
+        let cursors = self.cursors.drain().map(|(user_id, position)| frame::CursorEntry { user_id, position }).collect();
+        Some(frame::server("cursors", &frame::CursorsData { board_id: board, cursors }))
     }
 }
 

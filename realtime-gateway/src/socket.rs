@@ -235,14 +235,14 @@ impl Conn {
                 Err(e) => self.send_text(e).await,
             },
             "cursor-move" => match parse::<CursorMove>(incoming.data) {
-                Ok(c) => self.tell_room(c.board_id, RoomInput::Cursor { socket: self.outbox.id(), position: c.position.to_json() }).await,
+                Ok(c) => self.tell_room(c.board_id, RoomInput::Cursor { socket: self.outbox.id(), position: c.position }).await,
                 Err(e) => self.send_text(e).await,
             },
             "optimistic-update" => {
                 update::spawn(self, incoming.data);
                 Ok(())
             }
-            "ping" => self.send_text(frame::server("pong", serde_json::json!({}))).await,
+            "ping" => self.send_text(frame::server("pong", &serde_json::json!({}))).await,
             other => self.send_text(frame::error("unknown-event", format!("unknown event {other:?}"))).await,
         }
     }

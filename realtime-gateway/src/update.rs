@@ -5,7 +5,7 @@
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use axum::http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sunday_command_api::auth::Caller;
 use sunday_command_api::execute::{Command, run_command};
 use sunday_command_api::extract::{CommandHeaders, JsonBody, parse_json};
@@ -52,7 +52,7 @@ async fn answer(gateway: &Gateway, caller: &Caller, data: Value) -> Utf8Bytes {
     let item = req.data.item_id;
     match run(gateway, caller, &req).await {
         Ok((version, position)) => {
-            frame::server("update-ack", json!({ "updateId": req.update_id, "version": version, "position": position }))
+            frame::server("update-ack", &frame::UpdateAck { update_id: req.update_id, version, position })
         }
         Err(e) => {
             let status = match e.status() {
@@ -91,8 +91,8 @@ fn reason(e: &ApiError) -> String {
 }
 
 fn rejected(update_id: &str, status: StatusCode, reason: &str, current: Value) -> Utf8Bytes {
-    let data = json!({ "updateId": update_id, "status": status.as_u16(), "reason": reason, "current": current });
-    frame::server("update-rejected", data)
+    let data = frame::UpdateRejected { update_id: update_id.to_owned(), status: status.as_u16(), reason: reason.to_owned(), current };
+    frame::server("update-rejected", &data)
 }
 
 /// The item as the log now has it, read from the read models once they have

@@ -1,6 +1,6 @@
 //! The published contract as files: JSON Schemas of every command body, of
 //! every event (`{type, data}` as the log and JetStream carry it), of the
-//! frames WebSocket clients send, and the OpenAPI document tying the HTTP
+//! WebSocket frames both ways, and the OpenAPI document tying the HTTP
 //! routes to them. Every document is generated from the Rust types that parse
 //! or produce the JSON; `tests/agree.rs` fails when a committed file differs
 //! from what the types generate (`SUNDAY_UPDATE_SCHEMAS=1` rewrites them).
@@ -149,6 +149,7 @@ pub fn documents() -> Vec<(String, Value)> {
         docs.push((format!("commands/{}.schema.json", c.file), tidy(&c.schema)));
     }
     docs.push(("websocket/client-frames.schema.json".to_owned(), sunday_realtime_gateway::client_frames_schema()));
+    docs.push(("websocket/server-frames.schema.json".to_owned(), sunday_realtime_gateway::server_frames_schema()));
     docs.push(("openapi.json".to_owned(), openapi()));
     docs
 }

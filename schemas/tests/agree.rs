@@ -98,4 +98,8 @@ fn every_event_type_has_a_schema() {
     for e in ["join-board", "leave-board", "presence-update", "cursor-move", "optimistic-update", "ping"] {
         assert!(frames.contains(&format!("\"const\":\"{e}\"")), "{e} missing from the client frames");
     }
+    let frames = docs["websocket/server-frames.schema.json"].to_string();
+    for e in ["board-state", "events", "presence", "cursors", "update-ack", "update-rejected", "error", "pong"] {
+        assert!(frames.contains(&format!("\"const\":\"{e}\"")), "{e} missing from the server frames");
+    }
 }
