@@ -138,9 +138,6 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
     let beat = gateway.config.heartbeat;
     let mut conn = Conn { gateway, ws, claims, outbox, joined: HashMap::new(), last_heard: Instant::now() };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + beat, beat);
-    let left = u64::try_from(conn.claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0);
-    let expiry = tokio::time::sleep(Duration::from_secs(left));
-    tokio::pin!(expiry);
     let end = if *stop.borrow() {
         Close::GoingAway
     } else {
@@ -149,7 +146,6 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
                 biased;
                 () = shared.wake.notified() => Err(conn.outbox.closing().unwrap_or(Close::Gone)),
                 _ = stop.changed() => Err(Close::GoingAway),
-                () = &mut expiry => Err(Close::Expired),
                 // Boxed: the idle socket's task stays small (joins are big futures).
                 incoming = conn.ws.next() => Box::pin(conn.on_incoming(incoming)).await,
                 Some(out) = rx.recv() => conn.deliver(out).await,
@@ -195,9 +191,15 @@ impl Conn {
         Ok(())
     }
 
+    /// A heartbeat: drops a silent socket, closes one whose token expired
+    /// (checked here rather than with a timer of its own: one timer per
+    /// socket is enough), else pings.
     async fn beat(&mut self, every: Duration) -> Result<(), Close> {
         if self.last_heard.elapsed() > every * 2 {
             return Err(Close::Dead);
+        }
+        if chrono::Utc::now().timestamp() >= self.claims.exp {
+            return Err(Close::Expired);
         }
         self.send(Message::Ping(Default::default())).await
     }

@@ -229,7 +229,8 @@ async fn a_token_in_the_authorization_header_works_too(pool: PgPool) {
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn a_socket_is_closed_when_its_token_expires(pool: PgPool) {
-    let sys = System::start(&pool).await;
+    let config = sunday_realtime_gateway::Config { heartbeat: Duration::from_millis(250), ..Default::default() };
+    let sys = System::with_config(&pool, config).await;
     let owner = user();
     let (_, board) = sys.board(owner).await;
     let claims = sunday_command_api::Claims { sub: owner, exp: chrono::Utc::now().timestamp() + 2, name: None, email: None };
