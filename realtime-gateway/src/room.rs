@@ -346,10 +346,10 @@ impl Room {
         self.deadline = None;
         self.flush_events();
         if let Some(frame) = self.presence.take_frame(self.board) {
-            self.broadcast(&Out::Board(self.board, frame));
+            self.broadcast(&Out::Board(Arc::new((self.board, frame))));
         }
         if let Some(frame) = self.presence.take_cursors(self.board) {
-            self.broadcast(&Out::Board(self.board, frame));
+            self.broadcast(&Out::Board(Arc::new((self.board, frame))));
         }
     }
 

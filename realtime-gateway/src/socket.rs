@@ -42,17 +42,18 @@ pub(crate) type SocketId = u64;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// What a socket is handed to write.
+/// What a socket is handed to write. Kept to two words: every socket's queue
+/// allocates room for 32 of them up front.
 #[derive(Clone, Debug)]
 pub(crate) enum Out {
     /// A room's events.
     Events(Arc<Batch>),
     /// A room's presence or cursors frame.
-    Board(Uuid, Utf8Bytes),
+    Board(Arc<(Uuid, Utf8Bytes)>),
     /// The user may no longer read this board.
-    Evicted(Uuid),
+    Evicted(Box<Uuid>),
     /// An answer meant for this socket only.
-    Direct(Utf8Bytes),
+    Direct(Box<Utf8Bytes>),
 }
 
 /// Why a socket ends.
@@ -101,7 +102,7 @@ impl Outbox {
     }
 
     pub(crate) fn evicted(&self, board: Uuid) {
-        if self.try_send(Out::Evicted(board)).is_err() {
+        if self.try_send(Out::Evicted(Box::new(board))).is_err() {
             self.close(Close::SlowConsumer);
         }
     }
@@ -304,14 +305,15 @@ impl Conn {
                 self.gateway.metrics.delivered(batch.oldest_ms());
                 Ok(())
             }
-            Out::Board(board, text) if self.joined.contains_key(&board) => self.send_text(text).await,
-            Out::Board(..) => Ok(()),
+            Out::Board(frame) if self.joined.contains_key(&frame.0) => self.send_text(frame.1.clone()).await,
+            Out::Board(_) => Ok(()),
             Out::Evicted(board) => {
+                let board = *board;
                 self.joined.remove(&board);
                 let message = format!("you may no longer read board {board}");
                 self.send_text(frame::error("forbidden", message)).await
             }
-            Out::Direct(text) => self.send_text(text).await,
+            Out::Direct(text) => self.send_text(*text).await,
         }
     }
 
@@ -337,4 +339,14 @@ impl Conn {
 /// Parses a frame's `data`, or says why not as an `error` frame.
 fn parse<T: DeserializeOwned>(data: Value) -> Result<T, Utf8Bytes> {
     serde_json::from_value(data).map_err(|e| frame::error("bad-request", format!("invalid data: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_frames_are_two_words() {
+        assert_eq!(std::mem::size_of::<Out>(), 16);
+    }
 }

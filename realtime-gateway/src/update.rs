@@ -28,7 +28,7 @@ pub(crate) fn spawn(conn: &Conn, data: Value) {
     let outbox = conn.outbox.clone();
     tokio::spawn(async move {
         let answer = answer(&gateway, &caller, data).await;
-        if outbox.try_send(Out::Direct(answer)).is_err() {
+        if outbox.try_send(Out::Direct(Box::new(answer))).is_err() {
             outbox.close(Close::SlowConsumer);
         }
     });
