@@ -1,0 +1,107 @@
+//! Helpers for tests that run the real `sunday` binary: a free port, the
+//! process itself on a test database, tokens, and a keep-alive HTTP client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use sqlx::PgPool;
+use sunday_command_api::{Claims, Secret, mint};
+use uuid::Uuid;
+
+pub(crate) const SECRET: &str = "binary-test-secret";
+
+pub(crate) fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub(crate) fn database_url(pool: &PgPool) -> String {
+    let o = pool.connect_options();
+    format!("postgres://{}@{}:{}/{}", o.get_username(), o.get_host(), o.get_port(), o.get_database().unwrap_or("postgres"))
+}
+
+pub(crate) fn start(pool: &PgPool, addr: SocketAddr) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sunday"))
+        .arg("all")
+        .env("DATABASE_URL", database_url(pool))
+        .env("SUNDAY_LISTEN", addr.to_string())
+        .env("SUNDAY_JWT_SECRET", SECRET)
+        .env("SUNDAY_DB_MAX_CONNECTIONS", "8")
+        .env("SUNDAY_LOG", "warn")
+        .env_remove("SUNDAY_NATS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting sunday: {e}"))
+}
+
+pub(crate) fn token(user: Uuid) -> String {
+    mint(&Secret::new(SECRET), &Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None })
+}
+
+/// One keep-alive HTTP/1.1 connection.
+pub(crate) struct Http {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    token: String,
+}
+
+impl Http {
+    pub(crate) async fn connect(addr: SocketAddr, user: Uuid) -> Option<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+        tokio::spawn(conn);
+        Some(Self { sender, token: token(user) })
+    }
+
+    /// Sends a prepared request; the status and the body as text.
+    pub(crate) async fn raw(&mut self, req: Request<Full<Bytes>>) -> Option<(StatusCode, String)> {
+        self.sender.ready().await.ok()?;
+        let resp = self.sender.send_request(req).await.ok()?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// `None` when the connection failed (the server went away).
+    pub(crate) async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Option<(StatusCode, Value)> {
+        let mut req = Request::builder().method(method).uri(path).header("host", "sunday").header("authorization", format!("Bearer {}", self.token));
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(Full::new(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())).ok()?;
+        self.sender.ready().await.ok()?;
+        let resp = self.sender.send_request(req).await.ok()?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+}
+
+pub(crate) async fn wait_ready(addr: SocketAddr) {
+    for _ in 0..300 {
+        if let Some(mut c) = Http::connect(addr, Uuid::nil()).await
+            && let Some((StatusCode::OK, _)) = c.send(Method::GET, "/readyz", None).await {
+                return;
+            }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("sunday never became ready");
+}
+
+
+/// Kills the process when dropped, so a failing test leaves no server behind.
+pub(crate) struct Running(pub(crate) Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
