@@ -44,11 +44,34 @@ impl BoardAccess {
         Ok(access)
     }
 
-    /// Re-reads the workspace's membership from the log.
+    /// Reads the workspace's events it has not folded yet.
     pub(crate) async fn reload_workspace(&mut self, store: &PgEventStore) -> Result<(), StoreError> {
-        let events = store.read_stream(&StreamId::workspace(self.workspace_id), 0).await?;
-        self.workspace = events.iter().fold(None, workspace::evolve);
+        let seen = self.workspace.as_ref().map_or(0, |w| w.version);
+        let events = store.read_stream(&StreamId::workspace(self.workspace_id), seen).await?;
+        self.workspace = events.iter().fold(self.workspace.take(), workspace::evolve);
         Ok(())
+    }
+
+    /// Catches up with the log: the board's and the workspace's events it has
+    /// not folded yet (usually none, so a refused join costs two index lookups).
+    pub(crate) async fn refresh(&mut self, store: &PgEventStore, board_id: Uuid) -> Result<(), StoreError> {
+        if !self.exists() {
+            *self = Self::load(store, board_id).await?;
+            return Ok(());
+        }
+        for e in store.read_stream(&StreamId::board(board_id), self.version).await? {
+            self.version = e.stream_version;
+            match crate::bus::membership(&e.event) {
+                Some(Membership::Set(user, role)) => {
+                    self.members.insert(user, role);
+                }
+                Some(Membership::Removed(user)) => {
+                    self.members.remove(&user);
+                }
+                None => {}
+            }
+        }
+        self.reload_workspace(store).await
     }
 
     pub(crate) fn exists(&self) -> bool {
@@ -62,8 +85,13 @@ impl BoardAccess {
 
     /// Folds one of the board's events (item events change nothing here).
     pub(crate) fn apply(&mut self, e: &LiveEvent) -> Applied {
-        if !e.board_stream || e.stream_version <= self.version {
+        if !e.board_stream {
             return Applied::Same;
+        }
+        if e.stream_version <= self.version {
+            // Folded already by a refresh from the log; readers are checked
+            // again here, at the event's place in the stream.
+            return if e.membership.is_some() { Applied::Changed } else { Applied::Same };
         }
         if e.stream_version != self.version + 1 {
             return Applied::Gap;
@@ -80,5 +108,37 @@ impl BoardAccess {
             }
             None => Applied::Same,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(version: u64, membership: Option<Membership>) -> LiveEvent {
+        LiveEvent {
+            position: i64::try_from(version).unwrap_or(0) << 10,
+            board_stream: true,
+            stream_version: version,
+            membership,
+            occurred_at_ms: 0,
+            json: "{}".into(),
+            traceparent: None,
+        }
+    }
+
+    #[test]
+    fn membership_events_fold_in_order_and_a_gap_asks_for_the_log() {
+        let (owner, guest) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut a = BoardAccess { version: 1, members: BTreeMap::from([(owner, BoardRole::Owner)]), ..BoardAccess::default() };
+        assert_eq!(a.apply(&event(2, Some(Membership::Set(guest, BoardRole::Viewer)))), Applied::Changed);
+        assert!(a.members.contains_key(&guest));
+        assert_eq!(a.apply(&event(3, None)), Applied::Same);
+        assert_eq!(a.apply(&event(5, None)), Applied::Gap);
+        assert_eq!(a.apply(&event(4, Some(Membership::Removed(guest)))), Applied::Changed);
+        assert!(!a.members.contains_key(&guest));
+        // Already folded by a refresh, but readers are checked again at its place.
+        assert_eq!(a.apply(&event(4, Some(Membership::Removed(guest)))), Applied::Changed);
+        assert_eq!(a.apply(&event(3, None)), Applied::Same);
     }
 }

@@ -49,7 +49,7 @@ pub(crate) struct LiveEvent {
     pub(crate) traceparent: Option<Box<str>>,
 }
 
-fn membership(event: &DomainEvent) -> Option<Membership> {
+pub(crate) fn membership(event: &DomainEvent) -> Option<Membership> {
     match event {
         DomainEvent::BoardCreated(c) => Some(Membership::Set(c.owner_id, BoardRole::Owner)),
         DomainEvent::BoardMemberAdded(m) | DomainEvent::BoardMemberRoleChanged(m) => Some(Membership::Set(m.user_id, m.role)),

@@ -260,7 +260,8 @@ impl Room {
     async fn join(&mut self, socket: Outbox, user: Uuid) -> Result<(), Refused> {
         if !self.access.can_read(user) {
             // Perhaps added a moment ago and the room has not heard it yet.
-            self.access = BoardAccess::load(&self.gateway.store, self.board).await.map_err(|e| Refused::Unavailable(e.to_string()))?;
+            let refreshed = self.access.refresh(&self.gateway.store, self.board).await;
+            refreshed.map_err(|e| Refused::Unavailable(e.to_string()))?;
         }
         if !self.access.can_read(user) {
             return Err(Refused::Forbidden);
