@@ -66,3 +66,50 @@ start_nats() { # dir port
   done
   echo "ops: nats-server did not start (see $1/server.log)" >&2; return 1
 }
+
+# --- Benchmarks -------------------------------------------------------------
+# bench_setup builds the release binary and starts a durable PostgreSQL (with
+# the given settings) in a temporary directory, with a database `sunday`; it
+# sets $sunday, $tmp, $pg_port and DATABASE_URL, and stops everything it and
+# bench_server started when the script exits.
+bench_setup() { # [postgres settings...]
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sunday-target}
+  export SUNDAY_JWT_SECRET=bench-secret
+  cargo build --release --bin sunday >&2
+  sunday="$CARGO_TARGET_DIR/release/sunday"
+  tmp=$(mktemp -d /tmp/sunday-bench.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chmod 755 "$tmp"
+  bench_pids=""
+  trap bench_cleanup EXIT
+  pg_port=$(free_port)
+  start_postgres "$tmp/pg" "$pg_port" "$@"
+  "$(pg_bin)/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres sunday
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/sunday"
+}
+
+bench_cleanup() {
+  for pid in $bench_pids; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_postgres "$tmp/pg"
+  rm -rf "$tmp"
+}
+
+# Starts `sunday ROLE` (logging warnings only) on a free port, sets $port and
+# $server, and waits until it listens. Extra VAR=value arguments go to its
+# environment.
+bench_server() { # role [VAR=value...]
+  local role=$1; shift
+  port=$(free_port)
+  env SUNDAY_LISTEN="127.0.0.1:$port" SUNDAY_LOG=warn "$@" "$sunday" "$role" &
+  server=$!
+  bench_pids="$bench_pids $server"
+  for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+}
+
+# Starts nats-server in the benchmark's directory and exports SUNDAY_NATS_URL.
+bench_nats() {
+  local nats_port; nats_port=$(free_port)
+  local pid; pid=$(start_nats "$tmp/nats" "$nats_port")
+  bench_pids="$bench_pids $pid"
+  export SUNDAY_NATS_URL="nats://127.0.0.1:$nats_port"
+}

@@ -166,7 +166,14 @@ async fn drive(target: SocketAddr, token: &str, targets: &[String], duration: Du
             (latencies, errors)
         }));
     }
-    let mut level = Level { clients: targets.len(), count: 0, errors: 0, elapsed: duration - warmup, latencies_us: Vec::new() };
+    gather(targets.len(), duration - warmup, tasks).await
+}
+
+/// Each client's latencies and errors, merged into one level.
+type ClientResult = tokio::task::JoinHandle<(Vec<u32>, usize)>;
+
+async fn gather(clients: usize, elapsed: Duration, tasks: Vec<ClientResult>) -> anyhow::Result<Level> {
+    let mut level = Level { clients, count: 0, errors: 0, elapsed, latencies_us: Vec::new() };
     for t in tasks {
         let (latencies, errors) = t.await?;
         level.latencies_us.extend(latencies);
@@ -206,15 +213,7 @@ async fn drive_at_rate(target: SocketAddr, token: &str, paths: &[String], durati
             (latencies, errors)
         }));
     }
-    let mut level = Level { clients: paths.len(), count: 0, errors: 0, elapsed: duration - warmup, latencies_us: Vec::new() };
-    for t in tasks {
-        let (latencies, errors) = t.await?;
-        level.latencies_us.extend(latencies);
-        level.errors += errors;
-    }
-    level.count = level.latencies_us.len();
-    level.latencies_us.sort_unstable();
-    Ok(level)
+    gather(paths.len(), duration - warmup, tasks).await
 }
 
 pub(crate) fn percentile_ms(sorted: &[u32], p: f64) -> f64 {

@@ -6,7 +6,7 @@
 //! memory per idle socket (given the server's pid).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -49,10 +49,16 @@ struct Shared {
     sent_us: Vec<AtomicU64>,
     /// Deliveries of each command.
     delivered: Vec<AtomicU32>,
+    /// Send-to-receive latencies (µs) of the current rate's deliveries.
+    latencies: Mutex<Vec<u32>>,
     start: Instant,
 }
 
 impl Shared {
+    fn latencies(&self) -> std::sync::MutexGuard<'_, Vec<u32>> {
+        self.latencies.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn now_us(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
@@ -76,6 +82,7 @@ pub(crate) async fn run(bench: &WsBench, secret: &str) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         sent_us: (0..total).map(|_| AtomicU64::new(0)).collect(),
         delivered: (0..total).map(|_| AtomicU32::new(0)).collect(),
+        latencies: Mutex::new(Vec::new()),
         start: Instant::now(),
     });
     let rss_before = bench.server_pid.and_then(rss_kib);
@@ -196,19 +203,16 @@ async fn listen(mut ws: Socket, shared: Arc<Shared>) {
     }
 }
 
-/// Latencies in µs, gathered from every socket.
-static LATENCY_LOG: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-
 fn record_latency(shared: &Shared, seq: usize) {
     let sent = shared.sent_us.get(seq).map_or(0, |s| s.load(Ordering::Relaxed));
     let micros = shared.now_us().saturating_sub(sent);
-    LATENCY_LOG.lock().unwrap_or_else(|p| p.into_inner()).push(u32::try_from(micros).unwrap_or(u32::MAX));
+    shared.latencies().push(u32::try_from(micros).unwrap_or(u32::MAX));
 }
 
 /// Creates items at `rate` per second over the boards in turn, for the bench's
 /// duration; returns the next sequence number.
 async fn drive(bench: &WsBench, secret: &str, boards: &[Board], rate: u64, first: u64, shared: &Arc<Shared>) -> anyhow::Result<u64> {
-    LATENCY_LOG.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    shared.latencies().clear();
     let (tx, rx) = async_channel(256);
     let mut writers = Vec::new();
     for _ in 0..16 {
@@ -287,7 +291,7 @@ fn report(rate: u64, bench: &WsBench, seqs: std::ops::Range<u64>, sockets: &[usi
         lost += want.saturating_sub(got);
         doubled += got.saturating_sub(want);
     }
-    let mut latencies = std::mem::take(&mut *LATENCY_LOG.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut latencies = std::mem::take(&mut *shared.latencies());
     latencies.sort_unstable();
     println!(
         "| {rate} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {lost} | {doubled} |",

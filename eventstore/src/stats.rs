@@ -69,13 +69,14 @@ fn histogram(query_type: &'static str, table: &'static str) -> &'static Histogra
     h
 }
 
-/// Records one query's duration; logs it when slow.
-pub fn record(query_type: &'static str, table: &'static str, took: Duration) {
+/// Records one query's duration; logs it when slow (and says so).
+pub fn record(query_type: &'static str, table: &'static str, took: Duration) -> bool {
     histogram(query_type, table).observe(took);
-    let slow = SLOW_MILLIS.load(Ordering::Relaxed);
-    if took.as_millis() >= u128::from(slow) {
+    let slow = took.as_millis() >= u128::from(SLOW_MILLIS.load(Ordering::Relaxed));
+    if slow {
         tracing::warn!(query_type, table, millis = took.as_millis() as u64, "slow query");
     }
+    slow
 }
 
 /// Runs a query future and records how long it took.
@@ -124,5 +125,13 @@ mod tests {
         assert!(out.contains(line), "{out}");
         assert!(out.contains(r#"sunday_database_query_duration_seconds_bucket{query_type="select",table="unit_test_table",le="0.001"} 0"#));
         assert!(out.contains(r#"sunday_eventstore_append_duration_seconds_bucket{le="0.001"}"#), "{out}");
+    }
+
+    #[test]
+    fn queries_over_the_threshold_are_logged() {
+        set_slow_query_threshold(Duration::from_millis(50));
+        assert!(!record("select", "threshold_test", Duration::from_millis(49)));
+        assert!(record("select", "threshold_test", Duration::from_millis(50)));
+        set_slow_query_threshold(Duration::from_millis(100));
     }
 }

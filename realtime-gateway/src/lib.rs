@@ -111,18 +111,22 @@ impl Rooms {
         }
     }
 
-    /// Removes a room that has nothing queued; false when it must go on.
-    pub(crate) fn close_if_idle(&self, board: Uuid, inbox: &UnboundedReceiver<RoomInput>) -> bool {
+    /// Removes the room `me` (and only it) if nothing is queued for it;
+    /// false when it must go on.
+    pub(crate) fn close_if_idle(&self, board: Uuid, me: &UnboundedSender<RoomInput>, inbox: &UnboundedReceiver<RoomInput>) -> bool {
         let mut rooms = self.lock();
         if !inbox.is_empty() {
             return false;
         }
-        rooms.remove(&board);
+        Self::remove_if_same(&mut rooms, board, me);
         true
     }
 
     fn forget(&self, board: Uuid, room: &UnboundedSender<RoomInput>) {
-        let mut rooms = self.lock();
+        Self::remove_if_same(&mut self.lock(), board, room);
+    }
+
+    fn remove_if_same(rooms: &mut HashMap<Uuid, UnboundedSender<RoomInput>>, board: Uuid, room: &UnboundedSender<RoomInput>) {
         if rooms.get(&board).is_some_and(|r| r.same_channel(room)) {
             rooms.remove(&board);
         }

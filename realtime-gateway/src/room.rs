@@ -159,9 +159,9 @@ pub(crate) struct Room {
 
 /// Runs a room until it has had no sockets for `LINGER`.
 pub(crate) async fn run(gateway: Gateway, board: Uuid, me: UnboundedSender<RoomInput>, mut inbox: UnboundedReceiver<RoomInput>) {
-    let started = match start(&gateway, board, me).await {
+    let started = match start(&gateway, board, me.clone()).await {
         Ok(s) => s,
-        Err(refused) => return refuse_all(&gateway, board, &mut inbox, &refused),
+        Err(refused) => return refuse_all(&gateway, board, &me, &mut inbox, &refused),
     };
     let (access, _subscription) = started;
     let mut room = Room {
@@ -184,7 +184,7 @@ pub(crate) async fn run(gateway: Gateway, board: Uuid, me: UnboundedSender<RoomI
             None if room.sockets.is_empty() => tokio::select! {
                 input = inbox.recv() => input,
                 () = tokio::time::sleep_until(idle_since + LINGER) => {
-                    if room.gateway.rooms.close_if_idle(board, &inbox) { return; }
+                    if room.gateway.rooms.close_if_idle(board, &me, &inbox) { return; }
                     idle_since = Instant::now();
                     continue;
                 }
@@ -212,14 +212,14 @@ async fn start(gateway: &Gateway, board: Uuid, me: UnboundedSender<RoomInput>) -
 }
 
 /// A room that could not start answers its queued joins and goes away.
-fn refuse_all(gateway: &Gateway, board: Uuid, inbox: &mut UnboundedReceiver<RoomInput>, refused: &Refused) {
+fn refuse_all(gateway: &Gateway, board: Uuid, me: &UnboundedSender<RoomInput>, inbox: &mut UnboundedReceiver<RoomInput>, refused: &Refused) {
     loop {
         while let Ok(input) = inbox.try_recv() {
             if let RoomInput::Join { reply, .. } = input {
                 let _ = reply.send(Err(refused.clone()));
             }
         }
-        if gateway.rooms.close_if_idle(board, inbox) {
+        if gateway.rooms.close_if_idle(board, me, inbox) {
             return;
         }
     }

@@ -167,11 +167,11 @@ impl Conn {
 
     /// Sends one frame, unless the socket is told to close meanwhile.
     pub(crate) async fn send(&mut self, message: Message) -> Result<(), Close> {
-        let outbox = self.outbox.clone();
+        let (outbox, ws) = (&self.outbox, &mut self.ws);
         tokio::select! {
             biased;
             () = outbox.shared.wake.notified() => Err(outbox.closing().unwrap_or(Close::Gone)),
-            sent = self.ws.send(message) => sent.map_err(|_| Close::Gone),
+            sent = ws.send(message) => sent.map_err(|_| Close::Gone),
         }
     }
 
