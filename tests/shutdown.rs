@@ -7,7 +7,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,10 +21,6 @@ use uuid::Uuid;
 
 use common::*;
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status();
-    assert!(status.is_ok_and(|s| s.success()), "kill -{name}");
-}
 
 async fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     for _ in 0..300 {

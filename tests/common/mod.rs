@@ -28,14 +28,21 @@ pub(crate) fn database_url(pool: &PgPool) -> String {
 }
 
 pub(crate) fn start(pool: &PgPool, addr: SocketAddr) -> Child {
+    start_with(pool, addr, &[])
+}
+
+/// `sunday all` with extra environment.
+pub(crate) fn start_with(pool: &PgPool, addr: SocketAddr, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_sunday"))
         .arg("all")
+        .env_remove("SUNDAY_NATS_URL")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env("DATABASE_URL", database_url(pool))
         .env("SUNDAY_LISTEN", addr.to_string())
         .env("SUNDAY_JWT_SECRET", SECRET)
         .env("SUNDAY_DB_MAX_CONNECTIONS", "8")
         .env("SUNDAY_LOG", "warn")
-        .env_remove("SUNDAY_NATS_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -58,6 +65,11 @@ impl Http {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
         tokio::spawn(conn);
         Some(Self { sender, token: token(user) })
+    }
+
+    /// The bearer token this connection sends.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
     }
 
     /// Sends a prepared request; the status and the body as text.
@@ -104,4 +116,10 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Sends a signal (`TERM`, `INT`, ...) to the process.
+pub(crate) fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -{name}");
 }
