@@ -168,6 +168,9 @@ async fn render_lag(out: &mut String, pool: &PgPool) {
     let _ = writeln!(out, "# HELP sunday_projection_lag_seconds Age of the oldest event not yet projected");
     let _ = writeln!(out, "# TYPE sunday_projection_lag_seconds gauge");
     let _ = writeln!(out, "sunday_projection_lag_seconds{{projection=\"read_models\"}} {seconds}");
+    let _ = writeln!(out, "# HELP sunday_projection_unapplied_events_total Batches refused because an event changed nothing it was meant to");
+    let _ = writeln!(out, "# TYPE sunday_projection_unapplied_events_total counter");
+    let _ = writeln!(out, "sunday_projection_unapplied_events_total{{projection=\"read_models\"}} {}", sunday_projector::unapplied_events());
 }
 
 /// Records every request under its route template (`/v1/items/{id}`, never

@@ -216,6 +216,12 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
                         continue;
                     }
                     Err(StoreError::IdempotencyKeyTaken) => return replay_key(state, ctx, headers).await,
+                    Err(StoreError::EntityIdTaken) if !reread => {
+                        // Perhaps this very aggregate has it and the cache did not know.
+                        state.aggregates.invalidate(plan.workspace_id, plan.board_id).await;
+                        reread = true;
+                        continue;
+                    }
                     Err(e) => return Err(store_error(e)),
                 }
             }
@@ -308,6 +314,10 @@ fn new_event(plan: &Plan, event: DomainEvent, ctx: &Ctx<'_>, headers: &CommandHe
 pub fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::WrongExpectedVersion { .. } | StoreError::DuplicateEventIds => ApiError::Conflict(e.to_string()),
+        StoreError::EntityIdTaken => ApiError::Conflict("this id is already used by another resource".into()),
+        StoreError::Unstorable { field } => {
+            ApiError::Unprocessable(vec![sunday_domain::FieldError::new(field, "must not contain the NUL character (U+0000)")])
+        }
         other => ApiError::internal(other),
     }
 }

@@ -17,6 +17,9 @@ pub enum ApiError {
     /// Malformed JSON, a wrong type, or a missing field.
     #[error("{0}")]
     BadRequest(String),
+    /// Values of the wrong JSON type, each with its field.
+    #[error("the request has {} value(s) of the wrong type", .0.len())]
+    WrongType(Vec<FieldError>),
     /// Unknown resource, or one the caller may not see.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -62,7 +65,7 @@ impl ApiError {
     fn spec(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
+            Self::BadRequest(_) | Self::WrongType(_) => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "/problems/not-found", "Not found"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "/problems/forbidden", "Forbidden"),
             Self::PreconditionFailed(_) => {
@@ -96,6 +99,7 @@ impl ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
+            DomainError::WrongType(errors) => Self::WrongType(errors),
             DomainError::NotFound(what) => Self::NotFound(what),
             DomainError::Forbidden(m) => Self::Forbidden(m),
             e @ DomainError::PreconditionFailed { .. } => Self::PreconditionFailed(e.to_string()),
@@ -113,7 +117,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let errors = match &self {
-            Self::Unprocessable(e) => Some(e.as_slice()),
+            Self::Unprocessable(e) | Self::WrongType(e) => Some(e.as_slice()),
             _ => None,
         };
         let body = Problem { problem_type, title, status: status.as_u16(), detail, errors };

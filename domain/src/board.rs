@@ -191,6 +191,12 @@ pub fn decide(ws: Option<&Workspace>, state: Option<&Board>, ctx: &Ctx<'_>, cmd:
     }
     let board = state.ok_or(DomainError::NotFound("board"))?;
     let access = board.access(ws, ctx.actor);
+    if access != Access::None
+        && let BoardCommand::UpdateColumn { column_id, .. } | BoardCommand::RemoveColumn { column_id } = cmd
+    {
+        // The column is the resource the path names: unknown is 404, before 403.
+        board.column(*column_id).ok_or(DomainError::NotFound("column"))?;
+    }
     let needed = match cmd {
         BoardCommand::AddMember { .. } | BoardCommand::RemoveMember { .. } | BoardCommand::Archive => Access::Manage,
         _ => Access::Write,
@@ -244,7 +250,7 @@ fn decide_create(ws: &Workspace, state: Option<&Board>, ctx: &Ctx<'_>, cmd: &Boa
     let mut next_id = || fallback.next().unwrap_or_else(Uuid::nil);
     let columns = match columns {
         Some(drafts) => parse_columns(&mut v, drafts, &mut next_id),
-        None => board_id.map(columns::default_columns).unwrap_or_default(),
+        None => columns::default_columns(&mut next_id),
     };
     let groups = match groups {
         Some(drafts) => parse_groups(&mut v, drafts, &mut next_id),

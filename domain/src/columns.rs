@@ -137,9 +137,12 @@ fn field(prefix: &str, name: &str) -> String {
     if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") }
 }
 
-/// The columns a board gets when it is created without any. Ids are derived from
-/// the board id so that deciding stays a pure function.
-pub fn default_columns(board_id: Uuid) -> Vec<Column> {
+/// How many columns a board created without any gets.
+pub const DEFAULT_COLUMNS: usize = 5;
+
+/// The columns a board gets when it is created without any, with the ids the
+/// caller hands in (`next_id`, so that deciding stays a pure function).
+pub fn default_columns(next_id: &mut dyn FnMut() -> Uuid) -> Vec<Column> {
     let status = |labels: &[&str]| {
         let mut m = Map::new();
         m.insert("labels".into(), Value::from(labels.to_vec()));
@@ -154,14 +157,44 @@ pub fn default_columns(board_id: Uuid) -> Vec<Column> {
     ];
     specs
         .into_iter()
-        .map(|(key, title, column_type, settings)| Column {
-            id: Uuid::new_v5(&board_id, key.as_bytes()),
-            key: key.into(),
-            title: title.into(),
-            column_type,
-            settings,
+        .map(|(key, title, column_type, settings)| Column { id: next_id(), key: key.into(), title: title.into(), column_type, settings })
+        .collect()
+}
+
+/// Whether a value has the JSON type its column holds (`null` aside): a
+/// string for `text`, `status` and `date`, a number for `number`, an array of
+/// strings for `people` and `tags`, a boolean for `checkbox`. Anything else is
+/// a malformed request (400), not a broken rule (422).
+pub fn has_column_type(column_type: ColumnType, value: &Value) -> bool {
+    match column_type {
+        ColumnType::Text | ColumnType::Status | ColumnType::Date => value.is_string(),
+        ColumnType::Number => value.is_number(),
+        ColumnType::People | ColumnType::Tags => value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        ColumnType::Checkbox => value.is_boolean(),
+    }
+}
+
+/// The `itemData` values of the wrong JSON type for their column (keys of no
+/// column are left to `check_item_data`, which reports them as 422).
+pub fn type_errors(columns: &[Column], data: &BTreeMap<String, Value>) -> Vec<crate::FieldError> {
+    data.iter()
+        .filter(|(_, value)| !value.is_null())
+        .filter_map(|(key, value)| {
+            let column = columns.iter().find(|c| &c.key == key)?;
+            (!has_column_type(column.column_type, value))
+                .then(|| crate::FieldError::new(format!("itemData.{key}"), type_message(column.column_type)))
         })
         .collect()
+}
+
+fn type_message(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Text | ColumnType::Status | ColumnType::Date => "must be a string",
+        ColumnType::Number => "must be a number",
+        ColumnType::People => "must be an array of user ids (strings)",
+        ColumnType::Tags => "must be an array of strings",
+        ColumnType::Checkbox => "must be true or false",
+    }
 }
 
 /// Checks one item value against its column. `is_member` answers whether a user
@@ -236,15 +269,9 @@ fn check_tags(v: &mut Violations, field: &str, value: &Value) {
     }
 }
 
-/// Validates an `itemData` object against a board's columns. A `null` value is
-/// allowed when `allow_null` (it clears the key in an update).
-pub fn check_item_data(
-    v: &mut Violations,
-    columns: &[Column],
-    data: &BTreeMap<String, Value>,
-    allow_null: bool,
-    is_member: &dyn Fn(Uuid) -> bool,
-) {
+/// Validates an `itemData` object against a board's columns. A `null` value
+/// clears the key (in a create, the key is simply absent).
+pub fn check_item_data(v: &mut Violations, columns: &[Column], data: &BTreeMap<String, Value>, is_member: &dyn Fn(Uuid) -> bool) {
     for (key, value) in data {
         let field = format!("itemData.{key}");
         let Some(column) = columns.iter().find(|c| &c.key == key) else {
@@ -252,9 +279,6 @@ pub fn check_item_data(
             continue;
         };
         if value.is_null() {
-            if !allow_null {
-                v.push(field, "null is only allowed in an update, where it clears the value");
-            }
             continue;
         }
         check_value(v, &field, column, value, is_member);
@@ -334,6 +358,21 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_the_wrong_json_type_is_a_type_error_not_a_rule() {
+        let cols = [
+            Column { key: "t".into(), ..column(ColumnType::Text, json!({})) },
+            Column { key: "n".into(), ..column(ColumnType::Number, json!({})) },
+            Column { key: "p".into(), ..column(ColumnType::People, json!({})) },
+            Column { key: "g".into(), ..column(ColumnType::Tags, json!({})) },
+            Column { key: "c".into(), ..column(ColumnType::Checkbox, json!({})) },
+        ];
+        let data = |v: Value| v.as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
+        let fields = |v: Value| type_errors(&cols, &data(v)).into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(fields(json!({"t": 1, "n": "1", "p": "x", "g": [1], "c": "true"})).len(), 5);
+        assert!(fields(json!({"t": "a", "n": 1.5, "p": ["not-a-uuid"], "g": [" "], "c": false, "unknown": 1, "t2": null})).is_empty());
+    }
+
+    #[test]
     fn tags_are_non_blank_strings() {
         let t = column(ColumnType::Tags, json!({}));
         assert_eq!(errors(&t, json!(["a", "b"])), 0);
@@ -354,7 +393,12 @@ mod tests {
 
     #[test]
     fn defaults_are_the_documented_five() {
-        let cols = default_columns(Uuid::from_u128(7));
+        let mut n = 0;
+        let cols = default_columns(&mut || {
+            n += 1;
+            Uuid::from_u128(n)
+        });
+        assert_eq!(cols.iter().map(|c| c.id.as_u128()).collect::<Vec<_>>(), [1, 2, 3, 4, 5], "ids come from the caller");
         let keys: Vec<_> = cols.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, ["status", "priority", "estimatedHours", "tags", "dueDate"]);
         assert_eq!(cols[0].labels(), ["To Do", "In Progress", "Done"]);

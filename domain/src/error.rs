@@ -18,9 +18,14 @@ impl FieldError {
 }
 
 /// Why a command was refused. Variants are listed in the API's precedence order
-/// (404, 403, 412, 409, 422): deciders check them in this order too.
+/// (400, 404, 403, 412, 409, 422): deciders check them in this order too, except
+/// that a value whose type depends on the board (an `itemData` value) can only
+/// be checked once the caller is known to see the board.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
+    /// A JSON value of the wrong type for where it is (400).
+    #[error("the request has {} value(s) of the wrong type", .0.len())]
+    WrongType(Vec<FieldError>),
     /// The target does not exist, or the caller may not see it.
     #[error("{0} not found")]
     NotFound(&'static str),

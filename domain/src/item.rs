@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::board::{Board, authorize};
-use crate::columns::check_item_data;
+use crate::columns::{check_item_data, type_errors};
 use crate::decision::{Ctx, Decision, Origin, replay_or_conflict};
 use crate::error::{DomainError, Violations};
 use crate::events::*;
@@ -145,11 +145,15 @@ pub fn decide(ws: &Workspace, board: &Board, item: Option<&Item>, ctx: &Ctx<'_>,
     if access == Access::None {
         return Err(DomainError::NotFound(if matches!(cmd, ItemCommand::Create { .. }) { "board" } else { "item" }));
     }
-    if let ItemCommand::Create { .. } = cmd {
+    if let ItemCommand::Create { item_data, .. } = cmd {
+        check_types(board, item_data)?;
         authorize(access, Access::Write)?;
         return decide_create(board, item, ctx, cmd);
     }
     let item = item.filter(|i| !i.deleted).ok_or(DomainError::NotFound("item"))?;
+    if let ItemCommand::Update { item_data, .. } = cmd {
+        check_types(board, item_data)?;
+    }
     authorize(access, Access::Write)?;
     ctx.check_if_match(item.version)?;
     if board.archived {
@@ -165,6 +169,13 @@ pub fn decide(ws: &Workspace, board: &Board, item: Option<&Item>, ctx: &Ctx<'_>,
         ItemCommand::AttachFile { id, name, content_type, size } => attach_file(item, ctx, id, name, content_type, *size),
         ItemCommand::Create { .. } => Err(DomainError::Conflict("item already exists".into())),
     }
+}
+
+/// A value of the wrong JSON type for its column is a 400, which comes before
+/// 403 (the caller is known to see the board by now, so this reveals nothing).
+fn check_types(board: &Board, data: &BTreeMap<String, Value>) -> Result<(), DomainError> {
+    let errors = type_errors(&board.columns, data);
+    if errors.is_empty() { Ok(()) } else { Err(DomainError::WrongType(errors)) }
 }
 
 fn decide_create(board: &Board, existing: Option<&Item>, ctx: &Ctx<'_>, cmd: &ItemCommand) -> Result<Decision, DomainError> {
@@ -187,8 +198,10 @@ fn decide_create(board: &Board, existing: Option<&Item>, ctx: &Ctx<'_>, cmd: &It
     if let Some(d) = description {
         check_len(&mut v, "description", d, 0, 10_000);
     }
-    check_item_data(&mut v, &board.columns, item_data, false, &|u| board.is_member(u));
+    check_item_data(&mut v, &board.columns, item_data, &|u| board.is_member(u));
     v.finish()?;
+    // `null` clears a key; in a create that means the key is absent.
+    let item_data: BTreeMap<String, Value> = item_data.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
     let (Some(item_id), Some(group_id)) = (item_id, group) else {
         return Err(DomainError::invalid("groupId", "the board has no group"));
     };
@@ -200,7 +213,7 @@ fn decide_create(board: &Board, existing: Option<&Item>, ctx: &Ctx<'_>, cmd: &It
         group_id,
         name: name.clone(),
         description: description.clone(),
-        item_data: item_data.clone(),
+        item_data,
         rank,
     })))
 }
@@ -223,7 +236,7 @@ fn update(board: &Board, item: &Item, name: &Option<String>, description: &Optio
     if let Some(d) = description {
         check_len(&mut v, "description", d, 0, 10_000);
     }
-    check_item_data(&mut v, &board.columns, data, true, &|u| board.is_member(u));
+    check_item_data(&mut v, &board.columns, data, &|u| board.is_member(u));
     v.finish()?;
     let name = name.clone().filter(|n| *n != item.name);
     let description = description.clone().filter(|d| item.description.as_ref() != Some(d));

@@ -187,6 +187,14 @@ pub enum StoreError {
     /// Another request recorded the same idempotency key first.
     #[error("idempotency key already recorded")]
     IdempotencyKeyTaken,
+    /// A column, group, comment or file id the events create is used already
+    /// (on another board or item).
+    #[error("an id the events create is already used by another resource")]
+    EntityIdTaken,
+    /// The events hold a value the store cannot keep (U+0000 in a string);
+    /// `field` is its path in the event's payload.
+    #[error("{field} holds a NUL character (U+0000), which cannot be stored")]
+    Unstorable { field: String },
     /// The append was empty or larger than the store accepts.
     #[error("an append takes 1 to {MAX_EVENTS_PER_APPEND} events, got {0}")]
     BadBatch(usize),

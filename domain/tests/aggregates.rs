@@ -79,7 +79,7 @@ fn given() -> (Log, Workspace, Board) {
         description: None,
         columns: None,
         groups: None,
-        fallback_ids: vec![Uuid::from_u128(300)],
+        fallback_ids: (300..306).map(Uuid::from_u128).collect(),
     };
     let mut cmds = vec![create];
     for (user, role) in [(EDITOR, "editor"), (VIEWER, "viewer")] {

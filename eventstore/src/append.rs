@@ -9,8 +9,10 @@ use uuid::Uuid;
 use crate::{PgEventStore, backend, violated_constraint};
 
 /// Inserts the events when the stream is at the expected version and every
-/// guard stream is still at the version the decision saw. Positions are the
-/// transaction id shifted left by 10 bits plus the event's index.
+/// guard stream is still at the version the decision saw, and claims the ids
+/// of the sub-entities they create (a taken one fails the whole statement on
+/// `entity_ids_pkey`). Positions are the transaction id shifted left by 10
+/// bits plus the event's index.
 const APPEND: &str = r#"
 WITH cur AS (
     SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
@@ -30,6 +32,10 @@ WITH cur AS (
                               data, metadata, ord)
     WHERE guards.ok AND ($10::bigint IS NULL OR cur.v = $10)
     RETURNING position, stream_version
+), claims AS (
+    INSERT INTO entity_ids (entity_id, stream_id)
+    SELECT c.entity_id, $1 FROM cur, guards, unnest($13::uuid[]) AS c(entity_id)
+    WHERE guards.ok AND ($10::bigint IS NULL OR cur.v = $10)
 )
 SELECT (SELECT v FROM cur) AS current, (SELECT ok FROM guards) AS guards_ok,
        max(position) AS position, max(stream_version) AS version
@@ -52,6 +58,8 @@ pub(crate) enum Attempt {
     Mismatch(u64),
     /// A guard stream had moved on.
     Stale,
+    /// A sub-entity id the events create is used by another stream already.
+    EntityTaken,
 }
 
 impl PgEventStore {
@@ -68,6 +76,7 @@ impl PgEventStore {
             .bind(expected_v)
             .bind(guard_streams)
             .bind(guard_versions)
+            .bind(claims(&req.events))
             .fetch_one(conn)
             .await?;
         let current: i64 = row.try_get("current")?;
@@ -120,6 +129,7 @@ impl PgEventStore {
             Err(e) => match violated_constraint(&e).as_deref() {
                 Some("events_stream_version_key") => Ok(Attempt::Mismatch(self.stream_version(req.stream).await?)),
                 Some("events_event_id_key") => Err(StoreError::DuplicateEventIds),
+                Some("entity_ids_pkey") => Ok(Attempt::EntityTaken),
                 _ => Err(backend(e)),
             },
         }
@@ -158,6 +168,7 @@ impl PgEventStore {
         if req.events.is_empty() || req.events.len() > MAX_EVENTS_PER_APPEND {
             return Err(StoreError::BadBatch(req.events.len()));
         }
+        check_storable(&req.events)?;
         for _ in 0..ANY_RETRIES {
             let outcome = match self.append_once(&req).await {
                 Err(StoreError::DuplicateEventIds) => Attempt::Mismatch(self.stream_version(req.stream).await?),
@@ -174,6 +185,12 @@ impl PgEventStore {
                     }
                     return Err(StoreError::StaleGuard);
                 }
+                Attempt::EntityTaken => {
+                    if let Some(done) = self.already_appended(req.stream, &req.events).await? {
+                        return Ok(done);
+                    }
+                    return Err(StoreError::EntityIdTaken);
+                }
                 Attempt::Mismatch(actual) => {
                     if let Some(done) = self.already_appended(req.stream, &req.events).await? {
                         return Ok(done);
@@ -187,6 +204,27 @@ impl PgEventStore {
         let actual = self.stream_version(req.stream).await?;
         Err(StoreError::WrongExpectedVersion { stream: req.stream.clone(), expected: req.expected, actual })
     }
+}
+
+/// The sub-entity ids a list of events creates, to be claimed with them.
+pub(crate) fn claims(events: &[NewEvent]) -> Vec<Uuid> {
+    events.iter().flat_map(|e| e.event.created_entities()).collect()
+}
+
+/// Refuses, before anything is sent, events PostgreSQL could not store: text
+/// and jsonb cannot hold U+0000. Checked per append, so one such append never
+/// fails a batch it would have shared with others.
+fn check_storable(events: &[NewEvent]) -> Result<(), StoreError> {
+    for e in events {
+        if let Some(field) = sunday_domain::text::nul_path(&e.event.payload(), "") {
+            return Err(StoreError::Unstorable { field });
+        }
+        let metadata = serde_json::to_value(&e.metadata).unwrap_or_default();
+        if let Some(field) = sunday_domain::text::nul_path(&metadata, "metadata") {
+            return Err(StoreError::Unstorable { field });
+        }
+    }
+    Ok(())
 }
 
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;

@@ -4,12 +4,17 @@
 //!
 //! A batch never holds two appends to the same stream, nor an append whose
 //! guards read a stream another append of the batch writes: each append is
-//! checked (expected version, guards) exactly as if it ran alone. If the batch
+//! checked (expected version, guards, the sub-entity id it claims) exactly as
+//! if it ran alone, and one that fails its checks fails alone. If the batch
 //! statement fails as a whole (a race with another process on a stream, a
-//! duplicate event id), every append in it is retried on its own.
+//! duplicate event id), every append in it is retried on its own. Appends that
+//! claim more than one sub-entity id (a board created with its columns) are
+//! written alone: a claim taken by someone else must not leave the others
+//! claimed.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{PgPool, Row};
 use sunday_domain::store::{AppendRequest, AppendResult, ExpectedVersion, MAX_EVENTS_PER_APPEND, NewEvent, StreamId};
@@ -30,9 +35,21 @@ WITH req AS (
 ), stale AS (
     SELECT DISTINCT g.req FROM unnest($4::int[], $5::text[], $6::bigint[]) AS g(req, stream_id, version)
     WHERE coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = g.stream_id), 0) <> g.version
-), ok AS (
+), fits AS (
     SELECT req.* FROM req
     WHERE req.req NOT IN (SELECT stale.req FROM stale) AND (req.expected < 0 OR req.current = req.expected)
+), wanted AS (
+    SELECT c.req, c.entity_id, fits.stream_id FROM unnest($17::int[], $18::uuid[]) AS c(req, entity_id)
+    JOIN fits ON fits.req = c.req
+), claimed AS (
+    INSERT INTO entity_ids (entity_id, stream_id) SELECT entity_id, stream_id FROM wanted
+    ON CONFLICT DO NOTHING
+    RETURNING entity_id, stream_id
+), taken AS (
+    SELECT wanted.req FROM wanted
+    WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.entity_id = wanted.entity_id AND c.stream_id = wanted.stream_id)
+), ok AS (
+    SELECT fits.* FROM fits WHERE fits.req NOT IN (SELECT taken.req FROM taken)
 ), ins AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         occurred_at, workspace_id, board_id, data, metadata)
@@ -46,6 +63,7 @@ WITH req AS (
     RETURNING stream_id, stream_version, position
 )
 SELECT req.req, req.current, req.req IN (SELECT stale.req FROM stale) AS stale,
+       req.req IN (SELECT taken.req FROM taken) AS taken,
        (SELECT max(i.position) FROM ins i WHERE i.stream_id = req.stream_id) AS position,
        (SELECT max(i.stream_version) FROM ins i WHERE i.stream_id = req.stream_id) AS version
 FROM req
@@ -57,33 +75,50 @@ struct Job {
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
     guards: Vec<(StreamId, u64)>,
+    /// The sub-entity id the events create, if any (at most one in a batch).
+    claim: Option<uuid::Uuid>,
     /// `None`: write it alone.
     reply: oneshot::Sender<Option<Attempt>>,
+}
+
+/// How group commit went: batches written, and batches that failed as a
+/// whole (their appends were then written one by one).
+#[derive(Debug, Default)]
+pub struct BatchCounts {
+    pub batches: AtomicU64,
+    pub fallbacks: AtomicU64,
 }
 
 /// Hands appends to the batch writers.
 pub(crate) struct Batcher {
     queue: mpsc::Sender<Job>,
+    pub(crate) counts: Arc<BatchCounts>,
 }
 
 impl Batcher {
     pub(crate) fn start(pool: PgPool) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let counts = Arc::new(BatchCounts::default());
         for _ in 0..WRITERS {
-            tokio::spawn(write_batches(pool.clone(), rx.clone()));
+            tokio::spawn(write_batches(pool.clone(), rx.clone(), counts.clone()));
         }
-        Self { queue }
+        Self { queue, counts }
     }
 
     /// Appends through a batch. `None`: the caller must append on its own.
     pub(crate) async fn submit(&self, req: &AppendRequest<'_>) -> Option<Attempt> {
+        let claims = crate::append::claims(&req.events);
+        if claims.len() > 1 {
+            return None;
+        }
         let (reply, answer) = oneshot::channel();
         let job = Job {
             stream: req.stream.clone(),
             expected: req.expected,
             events: req.events.clone(),
             guards: req.guards.clone(),
+            claim: claims.first().copied(),
             reply,
         };
         self.queue.try_send(job).ok()?;
@@ -94,7 +129,7 @@ impl Batcher {
 /// Takes every waiting append (up to what a batch holds) and writes them.
 /// Appends deferred from one batch go first into the next; a writer holding
 /// some never waits for the queue (another writer may be asleep on it).
-async fn write_batches(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn write_batches(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, counts: Arc<BatchCounts>) {
     let mut carried: Vec<Job> = Vec::new();
     loop {
         let mut jobs = std::mem::take(&mut carried);
@@ -110,7 +145,7 @@ async fn write_batches(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         }
         let (batch, rest) = split_batch(jobs);
         carried = rest;
-        write(&pool, batch).await;
+        write(&pool, batch, &counts).await;
     }
 }
 
@@ -146,10 +181,11 @@ fn split_batch(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     (batch, rest)
 }
 
-async fn write(pool: &PgPool, jobs: Vec<Job>) {
+async fn write(pool: &PgPool, jobs: Vec<Job>, counts: &BatchCounts) {
     if jobs.is_empty() {
         return;
     }
+    counts.batches.fetch_add(1, Ordering::Relaxed);
     match run_batch(pool, &jobs).await {
         Ok(mut attempts) => {
             for (i, job) in jobs.into_iter().enumerate() {
@@ -157,6 +193,7 @@ async fn write(pool: &PgPool, jobs: Vec<Job>) {
             }
         }
         Err(e) => {
+            counts.fallbacks.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(error = %e, size = jobs.len(), "batch append failed; appending one by one");
             for job in jobs {
                 let _ = job.reply.send(None);
@@ -177,7 +214,12 @@ async fn run_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Option<Attempt>>, 
         .collect();
     let (mut g_req, mut g_stream, mut g_version) = (Vec::new(), Vec::new(), Vec::new());
     let (mut e_req, mut e_seq, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut c_req, mut c_id) = (Vec::new(), Vec::new());
     for (i, job) in jobs.iter().enumerate() {
+        if let Some(id) = job.claim {
+            c_req.push(index(i));
+            c_id.push(id);
+        }
         for (s, v) in &job.guards {
             g_req.push(index(i));
             g_stream.push(s.as_str());
@@ -198,7 +240,8 @@ async fn run_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Option<Attempt>>, 
         .bind(g_version)
         .bind(e_req)
         .bind(e_seq);
-    let rows = crate::stats::timed("append_batch", "events", bind_events(query, &events).fetch_all(pool)).await?;
+    let query = bind_events(query, &events).bind(c_req).bind(c_id);
+    let rows = crate::stats::timed("append_batch", "events", query.fetch_all(pool)).await?;
     let mut attempts: Vec<Option<Attempt>> = (0..jobs.len()).map(|_| None).collect();
     for row in rows {
         let i = usize::try_from(row.try_get::<i32, _>("req")?).unwrap_or(usize::MAX);
@@ -207,6 +250,7 @@ async fn run_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Option<Attempt>>, 
         let attempt = match (position, version) {
             (Some(position), Some(version)) => Attempt::Done(AppendResult { version: to_u64(version), position }),
             _ if row.try_get::<bool, _>("stale")? => Attempt::Stale,
+            _ if row.try_get::<bool, _>("taken")? => Attempt::EntityTaken,
             _ => Attempt::Mismatch(to_u64(row.try_get("current")?)),
         };
         if let Some(slot) = attempts.get_mut(i) {
@@ -234,6 +278,7 @@ mod tests {
             expected: ExpectedVersion::Any,
             events: vec![event; events],
             guards: guards.iter().map(|g| (StreamId::from_stored((*g).into()), 1)).collect(),
+            claim: None,
             reply: oneshot::channel().0,
         }
     }

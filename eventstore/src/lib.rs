@@ -22,6 +22,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sunday_domain::store::StoreError;
 
+pub use batch::BatchCounts;
 pub use notify::LogNotifier;
 pub use tail::LogTail;
 
@@ -67,6 +68,11 @@ impl PgEventStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// How group commit has gone in this store so far.
+    pub fn batch_counts(&self) -> &BatchCounts {
+        &self.batcher.counts
     }
 
     /// The signal appends raise; tails wait on it.

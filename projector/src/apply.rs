@@ -1,5 +1,10 @@
 //! How each event changes the read models. Every function runs inside the
 //! batch's transaction; statements are keyed by workspace or board.
+//!
+//! An event is never dropped silently: a write that changes nothing it was
+//! meant to (an update of a row that is not there, an insert of one that is)
+//! fails the batch with `ApplyError::Unapplied` instead of moving on, since
+//! the read models then disagree with the log.
 
 use std::collections::HashMap;
 
@@ -13,18 +18,54 @@ use uuid::Uuid;
 use crate::items::{ItemRow, Items};
 
 type Tx = PgConnection;
-type R = Result<(), sqlx::Error>;
+type R = Result<(), ApplyError>;
+
+/// Why an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A write of the event changed nothing it was meant to.
+    #[error("{event_type} at position {position} changed nothing in {table}: the read models disagree with the log")]
+    Unapplied { event_type: &'static str, position: i64, table: &'static str },
+}
+
+/// Fails unless a write of `e` to `table` changed exactly `wanted` rows.
+fn expect_rows(done: u64, wanted: u64, e: &RecordedEvent, table: &'static str) -> R {
+    if done == wanted {
+        return Ok(());
+    }
+    Err(ApplyError::Unapplied { event_type: e.event.event_type(), position: e.position, table })
+}
+
+/// An insert that met an existing row (a unique key) did not apply the event.
+fn duplicate_as_unapplied(err: ApplyError, e: &RecordedEvent) -> ApplyError {
+    match &err {
+        ApplyError::Database(db) if db.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") => {
+            missing(e, "a read model that already holds the row it creates")
+        }
+        _ => err,
+    }
+}
+
+/// The error for an event whose row is missing.
+fn missing(e: &RecordedEvent, table: &'static str) -> ApplyError {
+    ApplyError::Unapplied { event_type: e.event.event_type(), position: e.position, table }
+}
 
 /// Applies one event to the read models, and defers its activity entry.
 /// Item events defer their statistics too; any other event first writes what
 /// was deferred, since it may read or recompute it.
 pub(crate) async fn apply(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent) -> R {
-    if item_of(e).is_some() {
-        apply_item_event(tx, deferred, e).await?;
+    let applied = if item_of(e).is_some() {
+        apply_item_event(tx, deferred, e).await
     } else {
-        deferred.flush_stats(tx).await?;
-        apply_other(tx, e).await?;
-    }
+        match deferred.flush_stats(tx).await {
+            Ok(()) => apply_other(tx, e).await,
+            Err(err) => Err(err),
+        }
+    };
+    applied.map_err(|err| duplicate_as_unapplied(err, e))?;
     if e.board_id.is_some() {
         deferred.activity.push(e.clone());
     }
@@ -35,13 +76,14 @@ async fn apply_other(tx: &mut Tx, e: &RecordedEvent) -> R {
     match &e.event {
         E::WorkspaceCreated(c) => workspace_created(tx, e, c).await?,
         E::WorkspaceRenamed(r) => {
-            sqlx::query("UPDATE rm_workspaces SET name = $2, updated_at = $3, version = $4 WHERE workspace_id = $1")
+            let done = sqlx::query("UPDATE rm_workspaces SET name = $2, updated_at = $3, version = $4 WHERE workspace_id = $1")
                 .bind(r.workspace_id)
                 .bind(&r.name)
                 .bind(e.occurred_at)
                 .bind(version(e))
                 .execute(&mut *tx)
                 .await?;
+            expect_rows(done.rows_affected(), 1, e, "rm_workspaces")?;
         }
         E::WorkspaceMemberAdded(m) => {
             sqlx::query(
@@ -55,11 +97,12 @@ async fn apply_other(tx: &mut Tx, e: &RecordedEvent) -> R {
             .await?;
         }
         E::WorkspaceMemberRemoved(m) => {
-            sqlx::query("DELETE FROM rm_workspace_members WHERE workspace_id = $1 AND user_id = $2")
+            let done = sqlx::query("DELETE FROM rm_workspace_members WHERE workspace_id = $1 AND user_id = $2")
                 .bind(m.scope_id)
                 .bind(m.user_id)
                 .execute(&mut *tx)
                 .await?;
+            expect_rows(done.rows_affected(), 1, e, "rm_workspace_members")?;
         }
         E::UserProfileUpdated(u) => profile_updated(tx, e, u).await?,
         _ => apply_board_event(tx, e).await?,
@@ -75,7 +118,7 @@ async fn apply_board_event(tx: &mut Tx, e: &RecordedEvent) -> R {
     match &e.event {
         E::BoardCreated(c) => board_created(tx, e, c).await,
         E::BoardUpdated(u) => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE rm_boards SET name = coalesce($2, name), description = coalesce($3, description), \
                  updated_at = $4, version = $5 WHERE board_id = $1",
             )
@@ -86,7 +129,7 @@ async fn apply_board_event(tx: &mut Tx, e: &RecordedEvent) -> R {
             .bind(version(e))
             .execute(&mut *tx)
             .await?;
-            Ok(())
+            expect_rows(done.rows_affected(), 1, e, "rm_boards")
         }
         E::BoardArchived(a) => touch_board(tx, e, a.board_id, ", archived = true").await,
         E::ColumnAdded(a) => column_added(tx, e, a).await,
@@ -105,8 +148,8 @@ async fn apply_board_event(tx: &mut Tx, e: &RecordedEvent) -> R {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let delta = -i32::try_from(gone).unwrap_or(0);
-            touch_board(tx, e, m.scope_id, &format!(", member_count = member_count + ({delta})")).await
+            expect_rows(gone, 1, e, "rm_board_members")?;
+            touch_board(tx, e, m.scope_id, ", member_count = member_count - 1").await
         }
         _ => Ok(()),
     }
@@ -129,7 +172,7 @@ async fn apply_item_event(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEven
 async fn workspace_created(tx: &mut Tx, e: &RecordedEvent, c: &WorkspaceCreated) -> R {
     sqlx::query(
         "INSERT INTO rm_workspaces (workspace_id, name, created_by, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (workspace_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $4, $5)",
     )
     .bind(c.workspace_id)
     .bind(&c.name)
@@ -138,7 +181,7 @@ async fn workspace_created(tx: &mut Tx, e: &RecordedEvent, c: &WorkspaceCreated)
     .bind(version(e))
     .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO rm_workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING")
+    sqlx::query("INSERT INTO rm_workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner')")
         .bind(c.workspace_id)
         .bind(c.owner_id)
         .execute(&mut *tx)
@@ -165,7 +208,7 @@ async fn profile_updated(tx: &mut Tx, e: &RecordedEvent, u: &UserProfileUpdated)
 async fn board_created(tx: &mut Tx, e: &RecordedEvent, c: &BoardCreated) -> R {
     sqlx::query(
         "INSERT INTO rm_boards (board_id, workspace_id, name, description, created_by, created_at, updated_at, version, member_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, 1) ON CONFLICT (board_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, 1)",
     )
     .bind(c.board_id)
     .bind(c.workspace_id)
@@ -182,12 +225,12 @@ async fn board_created(tx: &mut Tx, e: &RecordedEvent, c: &BoardCreated) -> R {
     for (i, group) in c.groups.iter().enumerate() {
         insert_group(tx, c.board_id, group, Some(i)).await?;
     }
-    sqlx::query("INSERT INTO rm_board_members (board_id, user_id, role) VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING")
+    sqlx::query("INSERT INTO rm_board_members (board_id, user_id, role) VALUES ($1, $2, 'owner')")
         .bind(c.board_id)
         .bind(c.owner_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO rm_board_stats (board_id, workspace_id, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+    sqlx::query("INSERT INTO rm_board_stats (board_id, workspace_id, updated_at) VALUES ($1, $2, $3)")
         .bind(c.board_id)
         .bind(c.workspace_id)
         .bind(e.occurred_at)
@@ -200,25 +243,24 @@ async fn board_created(tx: &mut Tx, e: &RecordedEvent, c: &BoardCreated) -> R {
 /// with `extra` changes (`, archived = true`).
 async fn touch_board(tx: &mut Tx, e: &RecordedEvent, board: Uuid, extra: &str) -> R {
     let sql = format!("UPDATE rm_boards SET updated_at = $2, version = $3{extra} WHERE board_id = $1");
-    sqlx::query(&sql).bind(board).bind(e.occurred_at).bind(version(e)).execute(&mut *tx).await?;
-    Ok(())
+    let done = sqlx::query(&sql).bind(board).bind(e.occurred_at).bind(version(e)).execute(&mut *tx).await?;
+    expect_rows(done.rows_affected(), 1, e, "rm_boards")
 }
 
 /// Moves a board's live item count (item events do not change the board's version).
-async fn count_items(tx: &mut Tx, board: Uuid, delta: i32) -> R {
-    sqlx::query("UPDATE rm_boards SET item_count = item_count + $2 WHERE board_id = $1")
+async fn count_items(tx: &mut Tx, board: Uuid, delta: i32) -> Result<u64, ApplyError> {
+    let done = sqlx::query("UPDATE rm_boards SET item_count = item_count + $2 WHERE board_id = $1")
         .bind(board)
         .bind(delta)
         .execute(&mut *tx)
         .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 async fn insert_column(tx: &mut Tx, board: Uuid, c: &sunday_domain::columns::Column, ordinal: Option<usize>) -> R {
     sqlx::query(
         "INSERT INTO rm_columns (board_id, column_id, ordinal, key, title, type, settings) \
-         VALUES ($1, $2, coalesce($3, (SELECT coalesce(max(ordinal) + 1, 0) FROM rm_columns WHERE board_id = $1)), $4, $5, $6, $7) \
-         ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, coalesce($3, (SELECT coalesce(max(ordinal) + 1, 0) FROM rm_columns WHERE board_id = $1)), $4, $5, $6, $7)",
     )
     .bind(board)
     .bind(c.id)
@@ -235,8 +277,7 @@ async fn insert_column(tx: &mut Tx, board: Uuid, c: &sunday_domain::columns::Col
 async fn insert_group(tx: &mut Tx, board: Uuid, g: &Group, ordinal: Option<usize>) -> R {
     sqlx::query(
         "INSERT INTO rm_groups (board_id, group_id, ordinal, title, color) \
-         VALUES ($1, $2, coalesce($3, (SELECT coalesce(max(ordinal) + 1, 0) FROM rm_groups WHERE board_id = $1)), $4, $5) \
-         ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, coalesce($3, (SELECT coalesce(max(ordinal) + 1, 0) FROM rm_groups WHERE board_id = $1)), $4, $5)",
     )
     .bind(board)
     .bind(g.id)
@@ -254,13 +295,14 @@ async fn column_added(tx: &mut Tx, e: &RecordedEvent, a: &ColumnAdded) -> R {
 }
 
 async fn column_updated(tx: &mut Tx, e: &RecordedEvent, u: &ColumnUpdated) -> R {
-    sqlx::query("UPDATE rm_columns SET title = coalesce($3, title), settings = coalesce($4, settings) WHERE board_id = $1 AND column_id = $2")
+    let done = sqlx::query("UPDATE rm_columns SET title = coalesce($3, title), settings = coalesce($4, settings) WHERE board_id = $1 AND column_id = $2")
         .bind(u.board_id)
         .bind(u.column_id)
         .bind(&u.title)
         .bind(u.settings.clone().map(Value::Object))
         .execute(&mut *tx)
         .await?;
+    expect_rows(done.rows_affected(), 1, e, "rm_columns")?;
     touch_board(tx, e, u.board_id, "").await
 }
 
@@ -272,18 +314,17 @@ async fn column_removed(tx: &mut Tx, e: &RecordedEvent, r: &ColumnRemoved) -> R 
         .bind(r.column_id)
         .fetch_optional(&mut *tx)
         .await?;
-    if let Some(key) = key {
-        sqlx::query(
-            "UPDATE rm_items SET item_data = item_data - $3 \
-             WHERE workspace_id = $2 AND board_id = $1 AND item_data ? $3",
-        )
-        .bind(r.board_id)
-        .bind(e.workspace_id.unwrap_or_default())
-        .bind(&key)
-        .execute(&mut *tx)
-        .await?;
-        recompute_stats(tx, r.board_id, e).await?;
-    }
+    let key = key.ok_or_else(|| missing(e, "rm_columns"))?;
+    sqlx::query(
+        "UPDATE rm_items SET item_data = item_data - $3 \
+         WHERE workspace_id = $2 AND board_id = $1 AND item_data ? $3",
+    )
+    .bind(r.board_id)
+    .bind(e.workspace_id.unwrap_or_default())
+    .bind(&key)
+    .execute(&mut *tx)
+    .await?;
+    recompute_stats(tx, r.board_id, e).await?;
     touch_board(tx, e, r.board_id, "").await
 }
 
@@ -350,6 +391,7 @@ impl StatsDelta {
             *acc.assignees.entry(user).or_default() += d;
         }
         acc.at = Some(e.occurred_at);
+        acc.last = Some((e.event.event_type(), e.position));
     }
 }
 
@@ -363,6 +405,18 @@ struct BoardStats {
     statuses: HashMap<String, i32>,
     assignees: HashMap<String, i32>,
     at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The type and position of the last event summed here (for errors).
+    last: Option<(&'static str, i64)>,
+}
+
+impl BoardStats {
+    fn expect_rows(&self, done: u64, table: &'static str) -> R {
+        if done == 1 {
+            return Ok(());
+        }
+        let (event_type, position) = self.last.unwrap_or(("statistics", 0));
+        Err(ApplyError::Unapplied { event_type, position, table })
+    }
 }
 
 /// Writes that wait for the end of a batch (or for an event that reads
@@ -393,13 +447,13 @@ impl Deferred {
     }
 }
 
-async fn write_stats(tx: &mut Tx, board: Uuid, acc: BoardStats) -> R {
+async fn write_stats(tx: &mut Tx, board: Uuid, mut acc: BoardStats) -> R {
     let mut by_status = "by_status".to_owned();
     let mut by_assignee = "by_assignee".to_owned();
     let mut labels: Vec<String> = Vec::new();
-    let mut sorted_statuses: Vec<_> = acc.statuses.into_iter().filter(|(_, d)| *d != 0).collect();
+    let mut sorted_statuses: Vec<_> = std::mem::take(&mut acc.statuses).into_iter().filter(|(_, d)| *d != 0).collect();
     sorted_statuses.sort();
-    let mut sorted_assignees: Vec<_> = acc.assignees.into_iter().filter(|(_, d)| *d != 0).collect();
+    let mut sorted_assignees: Vec<_> = std::mem::take(&mut acc.assignees).into_iter().filter(|(_, d)| *d != 0).collect();
     sorted_assignees.sort();
     for (label, d) in sorted_statuses {
         labels.push(label);
@@ -418,16 +472,16 @@ async fn write_stats(tx: &mut Tx, board: Uuid, acc: BoardStats) -> R {
     for label in &labels {
         q = q.bind(label);
     }
-    q.execute(&mut *tx).await?;
+    acc.expect_rows(q.execute(&mut *tx).await?.rows_affected(), "rm_board_stats")?;
     if acc.items != 0 {
-        count_items(tx, board, acc.items).await?;
+        acc.expect_rows(count_items(tx, board, acc.items).await?, "rm_boards")?;
     }
     Ok(())
 }
 
 /// Rebuilds one board's statistics from its live items.
 async fn recompute_stats(tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE rm_board_stats s SET item_count = agg.n, estimated_hours_total = agg.hours, \
            by_status = agg.by_status, by_assignee = agg.by_assignee, updated_at = $2 \
          FROM (SELECT count(*)::int AS n, coalesce(sum((item_data->>'estimatedHours')::float8::numeric), 0) AS hours, \
@@ -442,7 +496,7 @@ async fn recompute_stats(tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R {
     .bind(e.occurred_at)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    expect_rows(done.rows_affected(), 1, e, "rm_board_stats")
 }
 
 async fn item_created(deferred: &mut Deferred, e: &RecordedEvent, c: &ItemCreated) -> R {
@@ -463,10 +517,11 @@ async fn item_created(deferred: &mut Deferred, e: &RecordedEvent, c: &ItemCreate
         version: version(e),
         deleted_at: None,
     };
-    if deferred.items.create(row) {
-        let (status, hours) = counted(&data);
-        StatsDelta::between(None, Some(&Counted { status, hours, assignees: Vec::new() })).defer(deferred, c.board_id, e);
+    if !deferred.items.create(row) {
+        return Err(missing(e, "rm_items"));
     }
+    let (status, hours) = counted(&data);
+    StatsDelta::between(None, Some(&Counted { status, hours, assignees: Vec::new() })).defer(deferred, c.board_id, e);
     Ok(())
 }
 
@@ -484,7 +539,7 @@ fn touch(row: &mut ItemRow, e: &RecordedEvent) {
 
 async fn item_updated(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, u: &ItemUpdated) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
-    let Some(row) = deferred.items.live(tx, workspace, u.item_id).await? else { return Ok(()) };
+    let row = deferred.items.live(tx, workspace, u.item_id).await?.ok_or_else(|| missing(e, "rm_items"))?;
     let before = counted_row(row);
     if let Value::Object(map) = &mut row.item_data {
         for (k, v) in &u.item_data {
@@ -511,7 +566,7 @@ async fn item_updated(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, u
 }
 
 async fn item_moved(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, m: &ItemMoved) -> R {
-    let Some(row) = deferred.items.get(tx, e.workspace_id.unwrap_or_default(), m.item_id).await? else { return Ok(()) };
+    let row = deferred.items.get(tx, e.workspace_id.unwrap_or_default(), m.item_id).await?.ok_or_else(|| missing(e, "rm_items"))?;
     row.group_id = m.group_id;
     row.rank.clone_from(&m.rank);
     touch(row, e);
@@ -520,10 +575,11 @@ async fn item_moved(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, m: 
 
 async fn assignment(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, a: &ItemAssignment, sign: i32) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
-    let Some(row) = deferred.items.live(tx, workspace, a.item_id).await? else { return Ok(()) };
+    let row = deferred.items.live(tx, workspace, a.item_id).await?.ok_or_else(|| missing(e, "rm_items"))?;
     let has = row.assignees.contains(&a.user_id);
     if (sign > 0) == has {
-        return Ok(());
+        // The log only assigns someone absent and unassigns someone present.
+        return Err(missing(e, "rm_items.assignees"));
     }
     if sign > 0 {
         row.assignees.push(a.user_id);
@@ -538,7 +594,7 @@ async fn assignment(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, a: 
 
 async fn item_deleted(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, d: &ItemDeleted) -> R {
     let workspace = e.workspace_id.unwrap_or_default();
-    let Some(row) = deferred.items.live(tx, workspace, d.item_id).await? else { return Ok(()) };
+    let row = deferred.items.live(tx, workspace, d.item_id).await?.ok_or_else(|| missing(e, "rm_items"))?;
     let before = counted_row(row);
     row.deleted_at = Some(e.occurred_at);
     touch(row, e);
@@ -548,16 +604,15 @@ async fn item_deleted(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, d
 
 /// Moves the version and update time of the item a comment or file joined.
 async fn touch_item(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, item: Uuid) -> R {
-    if let Some(row) = deferred.items.get(tx, e.workspace_id.unwrap_or_default(), item).await? {
-        touch(row, e);
-    }
+    let row = deferred.items.get(tx, e.workspace_id.unwrap_or_default(), item).await?.ok_or_else(|| missing(e, "rm_items"))?;
+    touch(row, e);
     Ok(())
 }
 
 async fn comment_added(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, c: &CommentAdded) -> R {
     sqlx::query(
         "INSERT INTO rm_comments (comment_id, workspace_id, board_id, item_id, body, author_id, created_at, position) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(c.comment_id)
     .bind(e.workspace_id.unwrap_or_default())
@@ -575,7 +630,7 @@ async fn comment_added(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, 
 async fn file_attached(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, f: &FileAttached) -> R {
     sqlx::query(
         "INSERT INTO rm_files (file_id, workspace_id, board_id, item_id, name, content_type, size, uploaded_by, created_at, position) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(f.file_id)
     .bind(e.workspace_id.unwrap_or_default())
@@ -648,8 +703,7 @@ async fn insert_activity(tx: &mut Tx, events: &[RecordedEvent]) -> R {
     sqlx::query(
         "INSERT INTO rm_activity_log (id, workspace_id, board_id, item_id, action, entity_type, entity_id, user_id, created_at, position, details) \
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::uuid[], \
-                              $9::timestamptz[], $10::bigint[], $11::jsonb[]) \
-         ON CONFLICT DO NOTHING",
+                              $9::timestamptz[], $10::bigint[], $11::jsonb[])",
     )
     .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.workspace_id.unwrap_or_default()).collect::<Vec<_>>())

@@ -68,9 +68,9 @@ impl Items {
         Ok(self.get(tx, workspace, item).await?.filter(|r| r.deleted_at.is_none()))
     }
 
-    /// Adds a created item. An item is created once in the log and the
-    /// checkpoint guarantees each event is applied once, so only this batch
-    /// needs checking (the insert also skips an existing row).
+    /// Adds a created item; false when the batch has it already. An item is
+    /// created once in the log and the checkpoint guarantees each event is
+    /// applied once; the insert fails the batch if the row exists anyway.
     pub(crate) fn create(&mut self, row: ItemRow) -> bool {
         match self.rows.entry((row.workspace_id, row.item_id)) {
             Entry::Occupied(_) => false,
@@ -81,15 +81,16 @@ impl Items {
         }
     }
 
-    /// Writes every new and changed item, and forgets them all.
-    pub(crate) async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    /// Writes every new and changed item, and forgets them all. Fails if a
+    /// changed item's row is gone (`Unapplied`).
+    pub(crate) async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), crate::apply::ApplyError> {
         let rows = std::mem::take(&mut self.rows);
         let (new, changed): (Vec<_>, Vec<_>) =
             rows.into_values().filter(|(_, s)| *s != State::Clean).partition(|(_, s)| *s == State::New);
         let new: Vec<ItemRow> = new.into_iter().map(|(r, _)| r).collect();
         let changed: Vec<ItemRow> = changed.into_iter().map(|(r, _)| r).collect();
         if !new.is_empty() {
-            let sql = format!("INSERT INTO rm_items ({COLUMNS}) SELECT {UNNEST} ON CONFLICT DO NOTHING");
+            let sql = format!("INSERT INTO rm_items ({COLUMNS}) SELECT {UNNEST}");
             bind_rows(sqlx::query(&sql), &new).execute(&mut *tx).await?;
         }
         if !changed.is_empty() {
@@ -98,7 +99,10 @@ impl Items {
                    rank = u.rank, assignees = u.assignees, updated_at = u.updated_at, version = u.version, deleted_at = u.deleted_at \
                  FROM (SELECT {UNNEST}) u WHERE i.workspace_id = u.workspace_id AND i.item_id = u.item_id"
             );
-            bind_rows(sqlx::query(&sql), &changed).execute(&mut *tx).await?;
+            let done = bind_rows(sqlx::query(&sql), &changed).execute(&mut *tx).await?;
+            if done.rows_affected() != changed.len() as u64 {
+                return Err(crate::apply::ApplyError::Unapplied { event_type: "item events", position: 0, table: "rm_items" });
+            }
         }
         Ok(())
     }

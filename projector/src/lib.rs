@@ -55,6 +55,32 @@ pub enum ProjectorError {
     /// Another projector moved the checkpoint: this one's batch was not applied.
     #[error("the checkpoint is at {found}, not at {expected}: another projector wrote")]
     Fenced { expected: Position, found: Position },
+    /// An event's write changed nothing it was meant to: the batch is not
+    /// committed, and projecting stops there rather than drop the event.
+    #[error("{event_type} at position {position} changed nothing in {table}: the read models disagree with the log")]
+    Unapplied { event_type: &'static str, position: Position, table: &'static str },
+}
+
+impl From<apply::ApplyError> for ProjectorError {
+    fn from(e: apply::ApplyError) -> Self {
+        match e {
+            apply::ApplyError::Database(e) => Self::Database(e),
+            apply::ApplyError::Unapplied { event_type, position, table } => {
+                UNAPPLIED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(event_type, position, table, "an event changed nothing in the read models; projection stops here");
+                Self::Unapplied { event_type, position, table }
+            }
+        }
+    }
+}
+
+/// Batches refused because an event changed nothing it was meant to
+/// (`sunday_projection_unapplied_events_total`).
+static UNAPPLIED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times applying an event changed nothing it was meant to, in this process.
+pub fn unapplied_events() -> u64 {
+    UNAPPLIED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The advisory lock that elects the one active projector.

@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sunday_domain::board::{BoardCommand, GroupDraft};
-use sunday_domain::columns::ColumnDraft;
+use sunday_domain::columns::{ColumnDraft, DEFAULT_COLUMNS};
 use uuid::Uuid;
 
 use super::{id_or_new, parsed};
@@ -109,7 +109,7 @@ pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders
     let b = body.value;
     let workspace_id = body_id(&b.workspace_id, "workspaceId")?;
     let id = id_or_new(b.id);
-    let wanted = b.columns.as_ref().map_or(0, Vec::len) + b.groups.as_ref().map_or(1, Vec::len);
+    let wanted = b.columns.as_ref().map_or(DEFAULT_COLUMNS, Vec::len) + b.groups.as_ref().map_or(1, Vec::len);
     let cmd = BoardCommand::Create {
         id: id.clone(),
         name: b.name,
