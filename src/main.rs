@@ -229,7 +229,10 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     };
     let mut queries = None;
     if let (true, Some(reads)) = (roles.queries, &reads) {
-        let state = sunday_query_api::QueryState::new(query_config(common), reads.clone());
+        let state = match common.database_read_url.is_some() {
+            true => sunday_query_api::QueryState::on_replica(query_config(common), reads.clone()),
+            false => sunday_query_api::QueryState::new(query_config(common), reads.clone()),
+        };
         queries = Some(state.clone());
         if roles.projector {
             state.follow_feed(&feed);

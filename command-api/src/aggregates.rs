@@ -167,6 +167,22 @@ impl Aggregates {
         Ok(board)
     }
 
+    /// Whether `user` may read `item` (live, on a board they may see), as of
+    /// the log: the cached board and workspace, or read afresh with `reread`.
+    pub async fn may_read_item(&self, user: Uuid, item: Uuid, reread: bool) -> Result<bool, StoreError> {
+        let Some(board_id) = self.board_of_item(item).await? else { return Ok(false) };
+        let view = self.board(board_id, reread).await?;
+        let Some(board) = view.board.as_ref() else { return Ok(false) };
+        if board.items.get(&item).is_none_or(|i| i.deleted) {
+            return Ok(false);
+        }
+        let workspace_id = board.workspace_id;
+        let members = board.members.get(&user).copied();
+        drop(view);
+        let role = self.workspace(workspace_id, reread).await?.and_then(|w| w.role_of(user));
+        Ok(sunday_domain::roles::board_access(role, members) != sunday_domain::roles::Access::None)
+    }
+
     /// A user's profile, folded from its stream (profiles are small).
     pub async fn profile(&self, user: Uuid) -> Result<Option<Profile>, StoreError> {
         let events = self.store.read_stream(&StreamId::user(user), 0).await?;

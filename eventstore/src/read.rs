@@ -55,6 +55,21 @@ impl PgEventStore {
     }
 }
 
+impl PgEventStore {
+    /// Up to `limit` of a board's events with `after < position < below`, in
+    /// order: a long history read in pages of bounded size (take `below` from
+    /// `horizon()` once, so every page is final).
+    pub async fn board_page(&self, board_id: Uuid, after: Position, below: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE board_id = $1 AND position > $2 AND position < $3 ORDER BY position LIMIT $4"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = sqlx::query(&sql).bind(board_id).bind(after).bind(below).bind(limit).fetch_all(&self.pool);
+        let rows = crate::stats::timed("read_board_page", "events", query).await.map_err(backend)?;
+        rows.iter().map(decode).collect()
+    }
+}
+
 /// Turns a row into a recorded event, upcasting its payload.
 pub(crate) fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let event_type: String = row.try_get("event_type").map_err(backend)?;

@@ -11,8 +11,9 @@ pub fn subject(prefix: &str) -> String {
 }
 
 /// Publishes every batch the feed announces. Publishing is fire-and-forget
-/// (core NATS): a reader that misses one notices the gap through its
-/// checkpoint poll and drops its whole cache.
+/// (core NATS): a reader that misses one notices the gap with the next one
+/// (its `previous` is past what the reader heard) or through its checkpoint
+/// poll, and drops its whole cache.
 pub fn publish(feed: &Feed, client: async_nats::Client, prefix: &str) {
     let subject = subject(prefix);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Invalidation>();

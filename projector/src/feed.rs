@@ -11,6 +11,10 @@ use uuid::Uuid;
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invalidation {
     pub position: Position,
+    /// The checkpoint the batch started from: a reader whose last applied
+    /// invalidation ended below it missed some and cannot trust its cache.
+    #[serde(default)]
+    pub previous: Position,
     /// Workspaces whose own stream changed (name, members).
     pub workspaces: BTreeSet<Uuid>,
     /// Boards whose stream or items changed.

@@ -137,7 +137,7 @@ async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedE
         return Err(ProjectorError::Fenced { expected: from, found });
     }
     partitions::ensure_for(&mut tx, events).await?;
-    let mut touched = Invalidation { position: from, ..Invalidation::default() };
+    let mut touched = Invalidation { position: from, previous: from, ..Invalidation::default() };
     let mut deferred = apply::Deferred::default();
     for e in events {
         let span = tracing::debug_span!("project", event_type = e.event.event_type(), position = e.position);
@@ -209,7 +209,7 @@ pub async fn run(store: PgEventStore, pool: PgPool, config: Config, feed: Feed, 
 /// Follows the log from the stored checkpoint until stopped or fenced.
 async fn follow(store: &PgEventStore, pool: &PgPool, config: &Config, feed: &Feed, stop: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
     let mut at = checkpoint(pool).await?;
-    feed.advance(Invalidation { position: at, ..Invalidation::default() });
+    feed.advance(Invalidation { position: at, previous: at, ..Invalidation::default() });
     let mut tail = store.tail(at, config.batch_size);
     tracing::info!(checkpoint = at, "projecting");
     loop {

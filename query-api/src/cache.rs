@@ -150,6 +150,7 @@ mod tests {
     fn inv(position: i64, boards: &[Uuid], workspaces: &[Uuid]) -> Invalidation {
         Invalidation {
             position,
+            previous: 0,
             boards: boards.iter().copied().collect::<BTreeSet<_>>(),
             workspaces: workspaces.iter().copied().collect(),
             users: BTreeSet::new(),

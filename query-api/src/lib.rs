@@ -11,6 +11,7 @@ mod boards;
 pub mod cache;
 mod item_json;
 mod items;
+mod position;
 pub mod problem;
 mod respond;
 pub mod snapshot;
@@ -59,6 +60,7 @@ pub struct Shared {
     advance: watch::Sender<i64>,
     pub(crate) cache: BoardCache,
     pub(crate) tokens: respond::VerifiedTokens,
+    tracker: position::Tracker,
 }
 
 /// How many board answers an instance caches.
@@ -69,20 +71,26 @@ impl QueryState {
     /// projector with `follow_feed` (same process) or `follow_nats`, and
     /// `poll_checkpoint` as the safety net.
     pub fn new(config: Config, pool: PgPool) -> Self {
+        Self::build(config, pool, false)
+    }
+
+    /// A query API whose pool reads a replica (`DATABASE_READ_URL`): the
+    /// position it waits on and reports is what the replica has replayed
+    /// (run `poll_checkpoint`, which follows it).
+    pub fn on_replica(config: Config, pool: PgPool) -> Self {
+        Self::build(config, pool, true)
+    }
+
+    fn build(config: Config, pool: PgPool, replica: bool) -> Self {
         let (advance, position) = watch::channel(0);
         let tokens = respond::VerifiedTokens::new(BOARD_CACHE);
-        Self(Arc::new(Shared { config, pool, position, advance, cache: BoardCache::new(BOARD_CACHE), tokens }))
+        let tracker = position::Tracker::new(replica);
+        Self(Arc::new(Shared { config, pool, position, advance, cache: BoardCache::new(BOARD_CACHE), tokens, tracker }))
     }
 
     /// Board-cache lookups so far: (hits, misses).
     pub fn cache_counts(&self) -> (u64, u64) {
         self.cache.counts()
-    }
-
-    /// Applies a committed batch: evicts what it changed, then moves the checkpoint.
-    pub fn apply(&self, inv: &Invalidation) {
-        self.cache.invalidate(inv);
-        self.raise(inv.position);
     }
 
     fn raise(&self, position: i64) {
@@ -112,27 +120,6 @@ impl QueryState {
             }
         });
         Ok(())
-    }
-
-    /// Every `every`, reads the checkpoint from the database; if it is ahead of
-    /// what this instance heard (a missed message, or no projector to hear),
-    /// drops the whole cache and catches up.
-    pub fn poll_checkpoint(&self, every: Duration) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                match sunday_projector::checkpoint(&me.pool).await {
-                    Ok(p) if p > *me.position.borrow() => {
-                        me.cache.clear(p);
-                        me.raise(p);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "checkpoint poll failed"),
-                }
-            }
-        });
     }
 }
 

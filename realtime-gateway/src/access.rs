@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use sunday_domain::roles::{Access, BoardRole, board_access};
-use sunday_domain::store::{EventStore, StoreError, StreamId};
+use sunday_domain::store::{EventStore, Position, RecordedEvent, StoreError, StreamId};
 use sunday_domain::workspace::{self, Workspace};
 use sunday_domain::board;
 use sunday_eventstore::PgEventStore;
@@ -35,43 +35,52 @@ pub(crate) enum Applied {
 }
 
 impl BoardAccess {
-    /// Folds the board's and its workspace's streams from the log.
+    /// Folds the board's and its workspace's streams from the log, as they are now.
     pub(crate) async fn load(store: &PgEventStore, board_id: Uuid) -> Result<Self, StoreError> {
+        Self::as_of(store, board_id, Position::MAX).await
+    }
+
+    /// Folds the board's and its workspace's events below `below` only: who
+    /// could read the board at that point of the log.
+    pub(crate) async fn as_of(store: &PgEventStore, board_id: Uuid, below: Position) -> Result<Self, StoreError> {
+        let before = |e: &&RecordedEvent| e.position < below;
         let events = store.read_stream(&StreamId::board(board_id), 0).await?;
-        let Some(board) = events.iter().fold(None, board::evolve) else { return Ok(Self::default()) };
-        let mut access = Self { workspace_id: board.workspace_id, workspace: None, members: board.members, version: board.version };
-        access.reload_workspace(store).await?;
-        Ok(access)
+        let Some(board) = events.iter().filter(before).fold(None, board::evolve) else { return Ok(Self::default()) };
+        let ws_events = store.read_stream(&StreamId::workspace(board.workspace_id), 0).await?;
+        let workspace = ws_events.iter().filter(before).fold(None, workspace::evolve);
+        Ok(Self { workspace_id: board.workspace_id, workspace, members: board.members, version: board.version })
     }
 
     /// Reads the workspace's events it has not folded yet.
     pub(crate) async fn reload_workspace(&mut self, store: &PgEventStore) -> Result<(), StoreError> {
-        let seen = self.workspace.as_ref().map_or(0, |w| w.version);
+        let seen = self.workspace_version();
         let events = store.read_stream(&StreamId::workspace(self.workspace_id), seen).await?;
         self.workspace = events.iter().fold(self.workspace.take(), workspace::evolve);
         Ok(())
     }
 
-    /// Catches up with the log: the board's and the workspace's events it has
-    /// not folded yet (usually none, so a refused join costs two index lookups).
-    pub(crate) async fn refresh(&mut self, store: &PgEventStore, board_id: Uuid) -> Result<(), StoreError> {
-        if !self.exists() {
-            *self = Self::load(store, board_id).await?;
-            return Ok(());
+    fn workspace_version(&self) -> u64 {
+        self.workspace.as_ref().map_or(0, |w| w.version)
+    }
+
+    /// Takes `fresher` (folded from the log by someone else, such as a
+    /// socket whose join this room could not admit) when it is at least as
+    /// far along in both streams.
+    /// Each stream's part is taken on its own, so a room that heard a later
+    /// board event still learns of a workspace member it had not heard of.
+    pub(crate) fn adopt(&mut self, fresher: Self) {
+        if self.exists() && fresher.workspace_id != self.workspace_id {
+            return;
         }
-        for e in store.read_stream(&StreamId::board(board_id), self.version).await? {
-            self.version = e.stream_version;
-            match crate::bus::membership(&e.event) {
-                Some(Membership::Set(user, role)) => {
-                    self.members.insert(user, role);
-                }
-                Some(Membership::Removed(user)) => {
-                    self.members.remove(&user);
-                }
-                None => {}
-            }
+        let workspace_version = self.workspace_version();
+        if fresher.version >= self.version {
+            self.workspace_id = fresher.workspace_id;
+            self.members = fresher.members;
+            self.version = fresher.version;
         }
-        self.reload_workspace(store).await
+        if fresher.workspace.as_ref().map_or(0, |w| w.version) >= workspace_version {
+            self.workspace = fresher.workspace;
+        }
     }
 
     pub(crate) fn exists(&self) -> bool {
@@ -89,7 +98,7 @@ impl BoardAccess {
             return Applied::Same;
         }
         if e.stream_version <= self.version {
-            // Folded already by a refresh from the log; readers are checked
+            // Folded already (by a load from the log); readers are checked
             // again here, at the event's place in the stream.
             return if e.membership.is_some() { Applied::Changed } else { Applied::Same };
         }
@@ -137,8 +146,18 @@ mod tests {
         assert_eq!(a.apply(&event(5, None)), Applied::Gap);
         assert_eq!(a.apply(&event(4, Some(Membership::Removed(guest)))), Applied::Changed);
         assert!(!a.members.contains_key(&guest));
-        // Already folded by a refresh, but readers are checked again at its place.
+        // Already folded by a load, but readers are checked again at its place.
         assert_eq!(a.apply(&event(4, Some(Membership::Removed(guest)))), Applied::Changed);
         assert_eq!(a.apply(&event(3, None)), Applied::Same);
+    }
+
+    #[test]
+    fn only_a_fold_as_far_along_is_adopted() {
+        let guest = Uuid::from_u128(2);
+        let mut a = BoardAccess { version: 3, ..BoardAccess::default() };
+        a.adopt(BoardAccess { version: 2, members: BTreeMap::from([(guest, BoardRole::Viewer)]), ..BoardAccess::default() });
+        assert!(!a.members.contains_key(&guest), "an older fold is ignored");
+        a.adopt(BoardAccess { version: 4, members: BTreeMap::from([(guest, BoardRole::Viewer)]), ..BoardAccess::default() });
+        assert!(a.members.contains_key(&guest));
     }
 }

@@ -2,30 +2,29 @@
 //!
 //! - In process (`Bus::Log`): one gap-safe tail of the log per process, routed
 //!   to the board rooms of this process. What `sunday all` uses without NATS.
-//! - JetStream (`Bus::Nats`): one ordered push consumer per board room,
-//!   filtered to `<prefix>.events.*.<board>.>` and starting with the events
-//!   published after it was created; the consumer re-creates itself from the
-//!   last stream sequence it saw when the connection drops, so a room sees no
-//!   gap. Workspace-level events (membership) arrive on one plain subscription.
+//! - JetStream (`Bus::Nats`): one ordered push consumer per workspace with
+//!   rooms in this process, shared by them (`feeds`): each room hears its
+//!   board's events and its workspace's own events (membership) in log order,
+//!   with no gap.
 //!
 //! Either way a room hears, in log order, every event of its board published
-//! after it subscribed; a joining socket gets the rest from the log itself.
+//! after it subscribed (it folds access from the log only after subscribing,
+//! so nothing falls between the two); a joining socket gets the rest from the
+//! log itself.
 
 use std::sync::Arc;
 
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::push};
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use sunday_domain::DomainEvent;
 use sunday_domain::roles::BoardRole;
 use sunday_domain::store::{Position, RecordedEvent};
 use sunday_eventstore::PgEventStore;
-use tokio::sync::mpsc::UnboundedSender;
 use uuid::Uuid;
 
-use crate::room::RoomInput;
+use crate::rooms::Heard;
 
 /// A change to who is a member of a board.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,76 +131,47 @@ pub enum Bus {
 /// Why a room could not subscribe.
 #[derive(Debug, thiserror::Error)]
 #[error("subscribing to the board's events failed: {0}")]
-pub(crate) struct SubscribeError(String);
+pub(crate) struct SubscribeError(pub(crate) String);
 
 fn sub_err(e: impl std::fmt::Display) -> SubscribeError {
     SubscribeError(e.to_string())
 }
 
 /// A room's live subscription; dropping it stops it.
-pub(crate) struct Subscription(Option<tokio::task::JoinHandle<()>>);
+pub(crate) struct Subscription {
+    /// The room's place in its workspace's JetStream feed (`None` on the
+    /// in-process bus, which routes to every room of the process already).
+    _feed: Option<crate::feeds::Membership>,
+}
 
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
+impl Subscription {
+    pub(crate) fn log() -> Self {
+        Self { _feed: None }
+    }
+
+    pub(crate) fn feed(m: crate::feeds::Membership) -> Self {
+        Self { _feed: Some(m) }
     }
 }
 
-impl Bus {
-    /// Subscribes a room to its board's events. With the in-process bus the
-    /// room is already routed to by `follow_log`, so there is nothing to do.
-    pub(crate) async fn subscribe(&self, board: Uuid, room: UnboundedSender<RoomInput>) -> Result<Subscription, SubscribeError> {
-        let Self::Nats { client, prefix } = self else { return Ok(Subscription(None)) };
-        let js = jetstream::new(client.clone());
-        sunday_command_api::publisher::ensure_stream(&js, prefix).await.map_err(sub_err)?;
-        let stream = js.get_stream(sunday_command_api::publisher::stream_name(prefix)).await.map_err(sub_err)?;
-        let config = push::OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            filter_subject: format!("{prefix}.events.*.{board}.>"),
-            deliver_policy: DeliverPolicy::New,
-            ..Default::default()
-        };
-        let consumer = stream.create_consumer(config).await.map_err(sub_err)?;
-        let mut messages = consumer.messages().await.map_err(sub_err)?;
-        let task = tokio::spawn(async move {
-            while let Some(next) = messages.next().await {
-                match next {
-                    Ok(m) => match LiveEvent::from_published(&m.payload, m.headers.as_ref().and_then(|h| h.get("traceparent")).map(|v| v.as_str())) {
-                        Some(e) => {
-                            if room.send(RoomInput::Live(Arc::new(e))).is_err() {
-                                return;
-                            }
-                        }
-                        None => tracing::warn!(subject = %m.subject, "skipping a message that is not a Sunday event"),
-                    },
-                    Err(e) => tracing::warn!(board = %board, error = %e, "board subscription hiccup (it resumes by itself)"),
-                }
-            }
-        });
-        Ok(Subscription(Some(task)))
-    }
-}
-
-/// Routes every workspace-level event (`<prefix>.events.<ws>._.>`) to the rooms
-/// as a hint to re-read workspace membership.
-pub(crate) async fn follow_workspaces(client: &async_nats::Client, prefix: &str, rooms: crate::Rooms) -> Result<(), SubscribeError> {
-    let mut sub = client.subscribe(format!("{prefix}.events.*._.>")).await.map_err(sub_err)?;
-    tokio::spawn(async move {
-        while let Some(m) = sub.next().await {
-            let workspace = m.subject.split('.').rev().nth(2).and_then(|s| Uuid::parse_str(s).ok());
-            if let Some(ws) = workspace {
-                rooms.workspace_changed(ws);
-            }
-        }
-    });
-    Ok(())
+/// An ordered push consumer of the event stream, from the next message on.
+pub(crate) async fn ordered(client: &async_nats::Client, prefix: &str, filter: String) -> Result<push::Ordered, SubscribeError> {
+    let js = jetstream::new(client.clone());
+    sunday_command_api::publisher::ensure_stream(&js, prefix).await.map_err(sub_err)?;
+    let stream = js.get_stream(sunday_command_api::publisher::stream_name(prefix)).await.map_err(sub_err)?;
+    let config = push::OrderedConfig {
+        deliver_subject: client.new_inbox(),
+        filter_subject: filter,
+        deliver_policy: DeliverPolicy::New,
+        ..Default::default()
+    };
+    let consumer = stream.create_consumer(config).await.map_err(sub_err)?;
+    consumer.messages().await.map_err(sub_err)
 }
 
 /// The in-process bus: tails the log from the current horizon and routes each
 /// event to its board's room (workspace-level events to every room, as a hint).
-pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::Rooms) -> Result<(), sunday_domain::store::StoreError> {
+pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::rooms::Rooms) -> Result<(), sunday_domain::store::StoreError> {
     let start = store.horizon().await?.saturating_sub(1);
     let mut tail = store.tail(start, 1000);
     tokio::spawn(async move {
@@ -216,7 +186,7 @@ pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::Rooms) -> Resu
             };
             for e in &batch {
                 match (e.board_id, e.workspace_id) {
-                    (Some(board), _) => rooms.send(board, || RoomInput::Live(Arc::new(LiveEvent::from_recorded(e)))),
+                    (Some(board), _) => rooms.hear(board, || Heard::Live(Arc::new(LiveEvent::from_recorded(e)))),
                     (None, Some(ws)) => rooms.workspace_changed(ws),
                     (None, None) => {}
                 }

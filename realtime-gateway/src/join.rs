@@ -4,22 +4,29 @@
 //! room hears from now on reaches its queue. What came before is read here:
 //! the `board-state` snapshot (read models, at the exact checkpoint they
 //! reflect) or the client's `sincePosition`, then every event of the board
-//! from the log after that and below the horizon. The socket's watermark ends
-//! at the horizon, so live events already sent are dropped and none is missed:
-//! an event at or above the horizon commits after this read, so the room hears
-//! it after the socket joined.
+//! from the log after that and below the horizon, in pages of bounded size.
+//! The socket's watermark ends at the horizon, so live events already sent are
+//! dropped and none is missed: an event at or above the horizon commits after
+//! this read, so the room hears it after the socket joined.
+//!
+//! Nothing is sent before the join is authorized against membership as of
+//! that horizon, folded from the log: the room's view may lag behind it, and
+//! a member removed below the horizon must get nothing the catch-up would
+//! carry past the removal.
 
 use std::time::Duration;
 
 use serde_json::Value;
-use sunday_domain::store::EventStore;
+use sunday_domain::store::StoreError;
 use uuid::Uuid;
 
+use crate::access::BoardAccess;
 use crate::bus::LiveEvent;
 use crate::frame;
 use crate::socket::{Close, Conn};
 
-/// The most events one replayed `events` frame carries.
+/// The most events one replayed `events` frame carries (and one page of
+/// history read from the log holds).
 const REPLAY_FRAME_EVENTS: usize = 500;
 /// How often a join waiting for the read models to have the board looks again.
 const SNAPSHOT_RETRY: Duration = Duration::from_millis(10);
@@ -27,6 +34,8 @@ const SNAPSHOT_RETRY: Duration = Duration::from_millis(10);
 pub(crate) enum CatchUpError {
     /// The socket itself ended.
     Socket(Close),
+    /// The user may not read the board as of the log being replayed.
+    Forbidden,
     /// The snapshot or the log could not be read.
     Failed(String),
 }
@@ -40,24 +49,36 @@ impl From<Close> for CatchUpError {
 /// Sends the snapshot (or nothing, when resuming) and the events after it;
 /// returns the watermark the socket goes live from.
 pub(crate) async fn catch_up(conn: &mut Conn, board: Uuid, since: Option<i64>) -> Result<i64, CatchUpError> {
-    let from = match since {
-        Some(p) => p,
-        None => {
-            let (data, position) = snapshot(&conn.gateway, board).await?;
-            let board_json = match data {
-                Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            };
-            conn.send_text(frame::server("board-state", &frame::BoardState { board: board_json, position })).await?;
-            position
-        }
+    let failed = |e: StoreError| CatchUpError::Failed(e.to_string());
+    let snapshot = match since {
+        Some(_) => None,
+        None => Some(snapshot(&conn.gateway, board).await?),
     };
-    let page = conn.gateway.store.read_board(board, from).await.map_err(|e| CatchUpError::Failed(e.to_string()))?;
-    let events: Vec<LiveEvent> = page.events.iter().filter(|e| e.position < page.horizon).map(LiveEvent::from_recorded).collect();
-    for chunk in events.chunks(REPLAY_FRAME_EVENTS) {
-        conn.send_text(frame::events(board, chunk.iter().map(|e| &*e.json))).await?;
+    let from = snapshot.as_ref().map_or(since.unwrap_or(0), |(_, position)| *position);
+    let horizon = conn.gateway.store.horizon().await.map_err(failed)?;
+    let access = BoardAccess::as_of(&conn.gateway.store, board, horizon).await.map_err(failed)?;
+    if !access.can_read(conn.user()) {
+        return Err(CatchUpError::Forbidden);
     }
-    Ok(from.max(page.horizon - 1))
+    if let Some((data, position)) = snapshot {
+        let board_json = match data {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        conn.send_text(frame::server("board-state", &frame::BoardState { board: board_json, position })).await?;
+    }
+    let mut after = from;
+    loop {
+        let page = conn.gateway.store.board_page(board, after, horizon, REPLAY_FRAME_EVENTS).await.map_err(failed)?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        let events: Vec<LiveEvent> = page.iter().map(LiveEvent::from_recorded).collect();
+        conn.send_text(frame::events(board, events.iter().map(|e| &*e.json))).await?;
+        if page.len() < REPLAY_FRAME_EVENTS {
+            break;
+        }
+    }
+    Ok(from.max(horizon - 1))
 }
 
 /// The board from the read models, waiting for the projector when the board is

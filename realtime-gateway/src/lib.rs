@@ -9,16 +9,18 @@
 
 mod access;
 pub mod bus;
+mod feeds;
 mod frame;
 mod handshake;
 mod join;
 pub mod metrics;
+mod presence;
 mod room;
+mod rooms;
 mod socket;
 mod update;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -31,7 +33,6 @@ use sqlx::PgPool;
 use sunday_command_api::problem::ApiError;
 use sunday_domain::token::{Secret, verify};
 use sunday_eventstore::PgEventStore;
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use uuid::Uuid;
@@ -40,7 +41,9 @@ pub use bus::Bus;
 pub use metrics::Metrics;
 pub use socket::{CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED};
 
+use crate::access::BoardAccess;
 use crate::room::RoomInput;
+use crate::rooms::{RoomHandle, Rooms};
 use crate::socket::Outbox;
 
 /// Settings of the gateway.
@@ -86,55 +89,10 @@ impl Default for Config {
 #[derive(Clone, Debug)]
 pub(crate) enum Refused {
     Forbidden,
+    /// The room does not know the user as a reader; the log may (a member
+    /// added a moment ago): check it and ask again with what it says.
+    Unverified,
     Unavailable(String),
-}
-
-/// The rooms of this process, by board.
-#[derive(Clone, Default)]
-pub(crate) struct Rooms(Arc<Mutex<HashMap<Uuid, UnboundedSender<RoomInput>>>>);
-
-impl Rooms {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, UnboundedSender<RoomInput>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sends to a board's room, if this process has one (`make` runs only then).
-    pub(crate) fn send(&self, board: Uuid, make: impl FnOnce() -> RoomInput) {
-        if let Some(room) = self.lock().get(&board) {
-            let _ = room.send(make());
-        }
-    }
-
-    pub(crate) fn workspace_changed(&self, workspace: Uuid) {
-        for room in self.lock().values() {
-            let _ = room.send(RoomInput::WorkspaceChanged(workspace));
-        }
-    }
-
-    /// Removes the room `me` (and only it) if nothing is queued for it;
-    /// false when it must go on.
-    pub(crate) fn close_if_idle(&self, board: Uuid, me: &UnboundedSender<RoomInput>, inbox: &UnboundedReceiver<RoomInput>) -> bool {
-        let mut rooms = self.lock();
-        if !inbox.is_empty() {
-            return false;
-        }
-        Self::remove_if_same(&mut rooms, board, me);
-        true
-    }
-
-    fn forget(&self, board: Uuid, room: &UnboundedSender<RoomInput>) {
-        Self::remove_if_same(&mut self.lock(), board, room);
-    }
-
-    fn remove_if_same(rooms: &mut HashMap<Uuid, UnboundedSender<RoomInput>>, board: Uuid, room: &UnboundedSender<RoomInput>) {
-        if rooms.get(&board).is_some_and(|r| r.same_channel(room)) {
-            rooms.remove(&board);
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
 }
 
 /// What a gateway's sockets and rooms share.
@@ -144,7 +102,8 @@ pub struct Inner {
     pub(crate) commands: sunday_command_api::AppState,
     /// Where the read models are (a replica's when `DATABASE_READ_URL` is set).
     pub(crate) reads: PgPool,
-    pub(crate) bus: Bus,
+    /// The workspaces followed on JetStream (`None`: the in-process bus).
+    pub(crate) feeds: Option<feeds::Feeds>,
     pub(crate) rooms: Rooms,
     pub(crate) metrics: Metrics,
     pub(crate) stopping: watch::Sender<bool>,
@@ -172,14 +131,15 @@ impl Gateway {
         bus: Bus,
     ) -> Result<Self, StartError> {
         let rooms = Rooms::default();
-        match &bus {
-            Bus::Log => bus::follow_log(store.clone(), rooms.clone()).await.map_err(|e| StartError(e.to_string()))?,
-            Bus::Nats { client, prefix } => {
-                bus::follow_workspaces(client, prefix, rooms.clone()).await.map_err(|e| StartError(e.to_string()))?;
+        let feeds = match &bus {
+            Bus::Log => {
+                bus::follow_log(store.clone(), rooms.clone()).await.map_err(|e| StartError(e.to_string()))?;
+                None
             }
-        }
+            Bus::Nats { client, prefix } => Some(feeds::Feeds::new(client.clone(), prefix.clone())),
+        };
         let (stopping, _) = watch::channel(false);
-        let inner = Inner { config, store, commands, reads, bus, rooms, metrics: Metrics::default(), stopping };
+        let inner = Inner { config, store, commands, reads, feeds, rooms, metrics: Metrics::default(), stopping };
         Ok(Self(Arc::new(inner)))
     }
 
@@ -207,34 +167,43 @@ impl Gateway {
         }
     }
 
-    /// Puts a socket in a board's room (starting the room if needed).
-    pub(crate) async fn enter_room(&self, board: Uuid, user: Uuid, socket: Outbox) -> Result<UnboundedSender<RoomInput>, Refused> {
+    /// Routes a board's events (and its workspace's own) to its room from now on.
+    pub(crate) async fn subscribe(&self, workspace: Uuid, board: Uuid, room: RoomHandle) -> Result<bus::Subscription, bus::SubscribeError> {
+        match &self.0.feeds {
+            None => Ok(bus::Subscription::log()),
+            Some(feeds) => Ok(bus::Subscription::feed(feeds.join(workspace, board, room).await?)),
+        }
+    }
+
+    /// Puts a socket in a board's room (starting the room if needed). A
+    /// join the room cannot admit is checked against the log here, in the
+    /// socket's task, so the room never waits on the database for a client.
+    pub(crate) async fn enter_room(&self, board: Uuid, user: Uuid, socket: Outbox) -> Result<RoomHandle, Refused> {
+        let mut access: Option<Box<BoardAccess>> = None;
         for _ in 0..8 {
-            let room = self.room(board);
+            let me = self.clone();
+            let room = self.0.rooms.get_or_start(board, |handle, queues| {
+                tokio::spawn(room::run(me, board, handle, queues));
+            });
             let (reply, answer) = tokio::sync::oneshot::channel();
-            if room.send(RoomInput::Join { socket: socket.clone(), user, reply }).is_err() {
+            if !room.send(RoomInput::Join { socket: socket.clone(), user, access: access.take(), reply }).await {
                 self.0.rooms.forget(board, &room);
                 continue;
             }
             match answer.await {
                 Ok(Ok(())) => return Ok(room),
+                Ok(Err(Refused::Unverified)) => {
+                    let fold = BoardAccess::load(&self.0.store, board).await.map_err(|e| Refused::Unavailable(e.to_string()))?;
+                    if !fold.can_read(user) {
+                        return Err(Refused::Forbidden);
+                    }
+                    access = Some(Box::new(fold));
+                }
                 Ok(Err(refused)) => return Err(refused),
                 Err(_) => self.0.rooms.forget(board, &room),
             }
         }
         Err(Refused::Unavailable("the board's room keeps closing; retry".into()))
-    }
-
-    fn room(&self, board: Uuid) -> UnboundedSender<RoomInput> {
-        let mut rooms = self.0.rooms.lock();
-        if let Some(room) = rooms.get(&board)
-            && !room.is_closed() {
-                return room.clone();
-            }
-        let (tx, rx) = mpsc::unbounded_channel();
-        rooms.insert(board, tx.clone());
-        tokio::spawn(room::run(self.clone(), board, tx.clone(), rx));
-        tx
     }
 }
 

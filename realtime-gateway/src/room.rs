@@ -5,13 +5,17 @@
 //! changes and cursor moves over one batch window, serialises each frame once
 //! and hands the same bytes to every socket's bounded queue. A socket whose
 //! queue is full is closed as a slow consumer; the others are not held back.
+//!
+//! What sockets tell a room goes through a bounded inbox; what the bus hears
+//! (the log, in order) through a channel of its own, so no client can crowd
+//! the board's events out. The room never waits on the database for a
+//! client: a join it cannot admit is checked against the log by the socket.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -19,21 +23,24 @@ use uuid::Uuid;
 use crate::access::{Applied, BoardAccess};
 use crate::bus::{LiveEvent, Subscription};
 use crate::frame::{self, Status};
+use crate::presence::Presence;
+use crate::rooms::{Heard, RoomHandle, RoomQueues};
 use crate::socket::{Close, Out, Outbox, SocketId};
 use crate::{Gateway, Refused};
 
 /// How long a room without sockets stays subscribed, for quick re-joins.
 const LINGER: Duration = Duration::from_secs(5);
 
-/// What a room is told.
+/// What a socket tells a room.
 pub(crate) enum RoomInput {
-    Join { socket: Outbox, user: Uuid, reply: oneshot::Sender<Result<(), Refused>> },
+    /// Start hearing the board's events. `access`: who may read the board as
+    /// the socket just read it from the log, after the room could not admit it.
+    Join { socket: Outbox, user: Uuid, access: Option<Box<BoardAccess>>, reply: oneshot::Sender<Result<(), Refused>> },
+    /// The socket has caught up: it shows in presence from now on.
+    Ready { socket: SocketId },
     Leave { socket: SocketId },
     Presence { socket: SocketId, status: Status },
     Cursor { socket: SocketId, position: frame::CursorPosition },
-    Live(Arc<LiveEvent>),
-    /// Something about this workspace changed: re-read its membership.
-    WorkspaceChanged(Uuid),
 }
 
 /// Events gathered in one window, and their frame.
@@ -72,75 +79,8 @@ impl Batch {
 struct Member {
     user: Uuid,
     outbox: Outbox,
-}
-
-struct UserPresence {
-    status: Status,
-    sockets: u32,
-}
-
-/// Presence and cursors of one room.
-#[derive(Default)]
-struct Presence {
-    users: BTreeMap<Uuid, UserPresence>,
-    joined: Vec<Uuid>,
-    left: Vec<Uuid>,
-    changed: bool,
-    cursors: HashMap<Uuid, frame::CursorPosition>,
-}
-
-impl Presence {
-    fn enter(&mut self, user: Uuid) {
-        let entry = self.users.entry(user).or_insert(UserPresence { status: Status::Active, sockets: 0 });
-        entry.sockets += 1;
-        if entry.sockets == 1 {
-            self.joined.push(user);
-            self.changed = true;
-        }
-    }
-
-    fn exit(&mut self, user: Uuid) {
-        let Some(entry) = self.users.get_mut(&user) else { return };
-        entry.sockets = entry.sockets.saturating_sub(1);
-        if entry.sockets == 0 {
-            self.users.remove(&user);
-            self.cursors.remove(&user);
-            self.left.push(user);
-            self.changed = true;
-        }
-    }
-
-    fn set(&mut self, user: Uuid, status: Status) {
-        if let Some(entry) = self.users.get_mut(&user)
-            && entry.status != status {
-                entry.status = status;
-                self.changed = true;
-            }
-    }
-
-    /// The `presence` frame of this window, if anything changed.
-    fn take_frame(&mut self, board: Uuid) -> Option<tokio_tungstenite::tungstenite::Utf8Bytes> {
-        if !std::mem::take(&mut self.changed) {
-            return None;
-        }
-        let users = self.users.iter().map(|(u, p)| frame::PresenceUser { user_id: *u, status: p.status }).collect();
-        let data = frame::PresenceData {
-            board_id: board,
-            users,
-            joined: std::mem::take(&mut self.joined),
-            left: std::mem::take(&mut self.left),
-        };
-        Some(frame::server("presence", &data))
-    }
-
-    /// The `cursors` frame of this window: the latest position per user.
-    fn take_cursors(&mut self, board: Uuid) -> Option<tokio_tungstenite::tungstenite::Utf8Bytes> {
-        if self.cursors.is_empty() {
-            return None;
-        }
-        let cursors = self.cursors.drain().map(|(user_id, position)| frame::CursorEntry { user_id, position }).collect();
-        Some(frame::server("cursors", &frame::CursorsData { board_id: board, cursors }))
-    }
+    /// Caught up and shown in presence.
+    ready: bool,
 }
 
 /// One board room's state.
@@ -155,15 +95,16 @@ pub(crate) struct Room {
     deadline: Option<Instant>,
     /// The last event position heard (later duplicates are dropped).
     heard: i64,
+    /// When the last socket left (or the room started).
+    idle_since: Instant,
 }
 
 /// Runs a room until it has had no sockets for `LINGER`.
-pub(crate) async fn run(gateway: Gateway, board: Uuid, me: UnboundedSender<RoomInput>, mut inbox: UnboundedReceiver<RoomInput>) {
-    let started = match start(&gateway, board, me.clone()).await {
-        Ok(s) => s,
-        Err(refused) => return refuse_all(&gateway, board, &me, &mut inbox, &refused),
+pub(crate) async fn run(gateway: Gateway, board: Uuid, me: RoomHandle, mut queues: RoomQueues) {
+    let (access, _subscription) = match start(&gateway, board, &me).await {
+        Ok(started) => started,
+        Err(refused) => return refuse_all(&gateway, board, &me, &mut queues, &refused),
     };
-    let (access, _subscription) = started;
     let mut room = Room {
         board,
         gateway,
@@ -173,109 +114,130 @@ pub(crate) async fn run(gateway: Gateway, board: Uuid, me: UnboundedSender<RoomI
         presence: Presence::default(),
         deadline: None,
         heard: 0,
+        idle_since: Instant::now(),
     };
-    let mut idle_since = Instant::now();
     loop {
-        let input = match room.deadline {
-            Some(at) => tokio::select! {
-                input = inbox.recv() => input,
-                () = tokio::time::sleep_until(at) => { room.flush(); continue; }
+        let idle = room.sockets.is_empty() && room.deadline.is_none();
+        let wake = room.deadline.unwrap_or(room.idle_since + LINGER);
+        tokio::select! {
+            biased;
+            heard = queues.heard.recv() => match heard {
+                Some(h) => room.on_heard(h).await,
+                None => return,
             },
-            None if room.sockets.is_empty() => tokio::select! {
-                input = inbox.recv() => input,
-                () = tokio::time::sleep_until(idle_since + LINGER) => {
-                    if room.gateway.rooms.close_if_idle(board, &me, &inbox) { return; }
-                    idle_since = Instant::now();
-                    continue;
+            input = queues.inbox.recv() => match input {
+                Some(i) => room.handle(i),
+                None => return,
+            },
+            () = tokio::time::sleep_until(wake), if idle || room.deadline.is_some() => {
+                if room.deadline.is_some() {
+                    room.flush();
+                } else if room.gateway.rooms.close_if_idle(board, &me, &queues) {
+                    return;
+                } else {
+                    room.idle_since = Instant::now();
                 }
-            },
-            None => inbox.recv().await,
-        };
-        let Some(input) = input else { return };
-        room.handle(input).await;
-        if room.sockets.is_empty() && room.deadline.is_none() {
-            idle_since = Instant::now();
+            }
         }
     }
 }
 
-type Started = (BoardAccess, Subscription);
-
-/// Loads who may read the board and subscribes to its events.
-async fn start(gateway: &Gateway, board: Uuid, me: UnboundedSender<RoomInput>) -> Result<Started, Refused> {
-    let access = BoardAccess::load(&gateway.store, board).await.map_err(|e| Refused::Unavailable(e.to_string()))?;
-    if !access.exists() {
+/// Subscribes to the board's events, then folds access from the log: whatever
+/// the subscription does not hear, the fold has read. (The board's workspace,
+/// which the subscription needs, never changes.)
+async fn start(gateway: &Gateway, board: Uuid, me: &RoomHandle) -> Result<(BoardAccess, Subscription), Refused> {
+    let unavailable = |e: &dyn std::fmt::Display| Refused::Unavailable(e.to_string());
+    let first = BoardAccess::load(&gateway.store, board).await.map_err(|e| unavailable(&e))?;
+    if !first.exists() {
         return Err(Refused::Forbidden);
     }
-    let subscription = gateway.bus.subscribe(board, me).await.map_err(|e| Refused::Unavailable(e.to_string()))?;
+    let subscription = gateway.subscribe(first.workspace_id, board, me.clone()).await.map_err(|e| unavailable(&e))?;
+    let access = BoardAccess::load(&gateway.store, board).await.map_err(|e| unavailable(&e))?;
     Ok((access, subscription))
 }
 
 /// A room that could not start answers its queued joins and goes away.
-fn refuse_all(gateway: &Gateway, board: Uuid, me: &UnboundedSender<RoomInput>, inbox: &mut UnboundedReceiver<RoomInput>, refused: &Refused) {
+fn refuse_all(gateway: &Gateway, board: Uuid, me: &RoomHandle, queues: &mut RoomQueues, refused: &Refused) {
     loop {
-        while let Ok(input) = inbox.try_recv() {
+        while let Ok(input) = queues.inbox.try_recv() {
             if let RoomInput::Join { reply, .. } = input {
                 let _ = reply.send(Err(refused.clone()));
             }
         }
-        if gateway.rooms.close_if_idle(board, me, inbox) {
+        while queues.heard.try_recv().is_ok() {}
+        if gateway.rooms.close_if_idle(board, me, queues) {
             return;
         }
     }
 }
 
 impl Room {
-    async fn handle(&mut self, input: RoomInput) {
+    fn handle(&mut self, input: RoomInput) {
         match input {
-            RoomInput::Join { socket, user, reply } => {
-                let answer = self.join(socket, user).await;
+            RoomInput::Join { socket, user, access, reply } => {
+                let answer = self.join(socket, user, access);
                 let _ = reply.send(answer);
+            }
+            RoomInput::Ready { socket } => {
+                if let Some(m) = self.sockets.get_mut(&socket).filter(|m| !m.ready) {
+                    m.ready = true;
+                    self.presence.enter(m.user);
+                    self.arm();
+                }
             }
             RoomInput::Leave { socket } => self.remove(socket),
             RoomInput::Presence { socket, status } => {
-                if let Some(m) = self.sockets.get(&socket) {
+                if let Some(m) = self.sockets.get(&socket).filter(|m| m.ready) {
                     self.presence.set(m.user, status);
                     self.arm();
                 }
             }
             RoomInput::Cursor { socket, position } => {
-                if let Some(m) = self.sockets.get(&socket) {
+                if let Some(m) = self.sockets.get(&socket).filter(|m| m.ready) {
                     self.presence.cursors.insert(m.user, position);
                     self.arm();
                 }
             }
-            RoomInput::Live(e) => self.hear(e).await,
-            RoomInput::WorkspaceChanged(ws) if ws == self.access.workspace_id => {
+        }
+    }
+
+    async fn on_heard(&mut self, heard: Heard) {
+        match heard {
+            Heard::Live(e) => self.hear(e).await,
+            Heard::WorkspaceChanged(ws) if ws != self.access.workspace_id => {}
+            Heard::WorkspaceChanged(_) => {
                 if let Err(e) = self.access.reload_workspace(&self.gateway.store).await {
                     tracing::warn!(board = %self.board, error = %e, "could not re-read workspace membership");
                 }
                 self.evict_non_readers();
             }
-            RoomInput::WorkspaceChanged(_) => {}
+            Heard::Resync => self.reload().await,
         }
     }
 
-    /// Admits a socket if its user may read the board as of the log.
-    async fn join(&mut self, socket: Outbox, user: Uuid) -> Result<(), Refused> {
-        if !self.access.can_read(user) {
-            // Perhaps added a moment ago and the room has not heard it yet.
-            let refreshed = self.access.refresh(&self.gateway.store, self.board).await;
-            refreshed.map_err(|e| Refused::Unavailable(e.to_string()))?;
+    /// Registers a socket if its user may read the board as far as the room
+    /// knows; the socket's catch-up checks again as of the log it replays.
+    fn join(&mut self, socket: Outbox, user: Uuid, access: Option<Box<BoardAccess>>) -> Result<(), Refused> {
+        let verified = access.is_some();
+        if let Some(fresher) = access {
+            self.access.adopt(*fresher);
         }
         if !self.access.can_read(user) {
-            return Err(Refused::Forbidden);
+            // Perhaps added a moment ago and not heard yet: the socket reads the log.
+            return Err(if verified { Refused::Forbidden } else { Refused::Unverified });
         }
-        self.presence.enter(user);
-        self.sockets.insert(socket.id(), Member { user, outbox: socket });
-        self.arm();
+        self.sockets.insert(socket.id(), Member { user, outbox: socket, ready: false });
         Ok(())
     }
 
     fn remove(&mut self, socket: SocketId) {
-        if let Some(m) = self.sockets.remove(&socket) {
+        let Some(m) = self.sockets.remove(&socket) else { return };
+        if m.ready {
             self.presence.exit(m.user);
             self.arm();
+        }
+        if self.sockets.is_empty() {
+            self.idle_since = Instant::now();
         }
     }
 
@@ -294,15 +256,22 @@ impl Room {
             }
             Applied::Gap => {
                 self.flush_events();
-                match BoardAccess::load(&self.gateway.store, self.board).await {
-                    Ok(access) => self.access = access,
-                    Err(err) => tracing::warn!(board = %self.board, error = %err, "could not re-read board membership"),
-                }
-                self.evict_non_readers();
+                self.reload().await;
             }
         }
-        self.pending.push(e);
-        self.arm();
+        if !self.sockets.is_empty() {
+            self.pending.push(e);
+            self.arm();
+        }
+    }
+
+    /// Folds access from the log again (a gap in what the room heard).
+    async fn reload(&mut self) {
+        match BoardAccess::load(&self.gateway.store, self.board).await {
+            Ok(access) => self.access = access,
+            Err(err) => tracing::warn!(board = %self.board, error = %err, "could not re-read board membership"),
+        }
+        self.evict_non_readers();
     }
 
     fn evict_non_readers(&mut self) {

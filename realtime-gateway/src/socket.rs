@@ -15,13 +15,14 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sunday_command_api::Claims;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::{self, UnboundedSender};
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::frame::{self, BoardRef, CursorMove, Incoming, JoinBoard, PresenceUpdate};
 use crate::room::{Batch, RoomInput};
+use crate::rooms::RoomHandle;
 use crate::{Gateway, Refused, join, update};
 
 /// Close code for a socket whose outgoing queue overflowed.
@@ -33,6 +34,9 @@ pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// Larger text frames go out as fragments of this size, so a socket's write
 /// buffer (which keeps its largest size) stays small.
 const FRAGMENT: usize = 2048;
+/// Optimistic updates one socket may have running at once; more are
+/// answered `update-rejected` with status 429.
+pub(crate) const UPDATES_IN_FLIGHT: usize = 8;
 
 /// The upgraded connection.
 pub(crate) type WebSocket = tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
@@ -116,7 +120,7 @@ impl Outbox {
 struct Joined {
     /// The highest position it has been sent; live events up to it are dropped.
     watermark: i64,
-    room: UnboundedSender<RoomInput>,
+    room: RoomHandle,
 }
 
 /// One connection's state.
@@ -127,6 +131,8 @@ pub(crate) struct Conn {
     pub(crate) outbox: Outbox,
     joined: HashMap<Uuid, Joined>,
     last_heard: Instant,
+    /// Permits for optimistic updates in flight.
+    pub(crate) updates: Arc<Semaphore>,
 }
 
 /// Serves one upgraded connection until it ends.
@@ -137,7 +143,8 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
     gateway.metrics.connected();
     let mut stop = gateway.stopping.subscribe();
     let beat = gateway.config.heartbeat;
-    let mut conn = Conn { gateway, ws, claims, outbox, joined: HashMap::new(), last_heard: Instant::now() };
+    let updates = Arc::new(Semaphore::new(UPDATES_IN_FLIGHT));
+    let mut conn = Conn { gateway, ws, claims, outbox, joined: HashMap::new(), last_heard: Instant::now(), updates };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + beat, beat);
     let end = if *stop.borrow() {
         Close::GoingAway
@@ -221,6 +228,13 @@ impl Conn {
             Ok(i) => i,
             Err(e) => return self.send_text(frame::error("bad-request", format!("not a frame: {e}"))).await,
         };
+        // An optimistic update says what is wrong itself (after checking who
+        // may read its item); any other frame holding NUL is refused whole.
+        if incoming.event != "optimistic-update"
+            && let Some(field) = sunday_domain::text::nul_path(&incoming.data, "data")
+        {
+            return self.send_text(frame::error("bad-request", format!("{field} holds a NUL character (U+0000)"))).await;
+        }
         match incoming.event.as_str() {
             "join-board" => match parse::<JoinBoard>(incoming.data) {
                 Ok(j) => self.join(j).await,
@@ -253,7 +267,7 @@ impl Conn {
     async fn tell_room(&mut self, board: Uuid, input: RoomInput) -> Result<(), Close> {
         match self.joined.get(&board) {
             Some(j) => {
-                let _ = j.room.send(input);
+                j.room.tell(input);
                 Ok(())
             }
             None => self.send_text(frame::error("not-joined", format!("join board {board} first"))).await,
@@ -264,30 +278,28 @@ impl Conn {
         self.leave(req.board_id);
         let room = match self.gateway.enter_room(req.board_id, self.user(), self.outbox.clone()).await {
             Ok(room) => room,
-            Err(Refused::Forbidden) => {
-                return self.send_text(frame::error("forbidden", "the board does not exist or you may not read it")).await;
-            }
+            Err(Refused::Forbidden | Refused::Unverified) => return self.send_text(forbidden()).await,
             Err(Refused::Unavailable(why)) => return self.send_text(frame::error("unavailable", why)).await,
         };
-        match join::catch_up(self, req.board_id, req.since_position).await {
+        let caught_up = join::catch_up(self, req.board_id, req.since_position).await;
+        if caught_up.is_err() {
+            room.leave(self.outbox.id());
+        }
+        match caught_up {
             Ok(watermark) => {
+                room.send(RoomInput::Ready { socket: self.outbox.id() }).await;
                 self.joined.insert(req.board_id, Joined { watermark, room });
                 Ok(())
             }
-            Err(join::CatchUpError::Socket(close)) => {
-                let _ = room.send(RoomInput::Leave { socket: self.outbox.id() });
-                Err(close)
-            }
-            Err(join::CatchUpError::Failed(why)) => {
-                let _ = room.send(RoomInput::Leave { socket: self.outbox.id() });
-                self.send_text(frame::error("unavailable", why)).await
-            }
+            Err(join::CatchUpError::Socket(close)) => Err(close),
+            Err(join::CatchUpError::Forbidden) => self.send_text(forbidden()).await,
+            Err(join::CatchUpError::Failed(why)) => self.send_text(frame::error("unavailable", why)).await,
         }
     }
 
     fn leave(&mut self, board: Uuid) {
         if let Some(j) = self.joined.remove(&board) {
-            let _ = j.room.send(RoomInput::Leave { socket: self.outbox.id() });
+            j.room.leave(self.outbox.id());
         }
     }
 
@@ -320,7 +332,7 @@ impl Conn {
     /// Leaves every room and closes the socket as `end` requires.
     async fn finish(mut self, end: Close) {
         for (_, j) in self.joined.drain() {
-            let _ = j.room.send(RoomInput::Leave { socket: self.outbox.id() });
+            j.room.leave(self.outbox.id());
         }
         let (code, reason, wait) = match end {
             Close::SlowConsumer => (CLOSE_SLOW_CONSUMER, "slow consumer: the outgoing queue is full", self.gateway.config.close_timeout),
@@ -334,6 +346,12 @@ impl Conn {
         }
         self.gateway.metrics.disconnected();
     }
+}
+
+/// The answer to a join the user may not make: the same whether the board
+/// does not exist or may not be read.
+fn forbidden() -> Utf8Bytes {
+    frame::error("forbidden", "the board does not exist or you may not read it")
 }
 
 /// Parses a frame's `data`, or says why not as an `error` frame.

@@ -2,6 +2,12 @@
 //! command path like `PUT /v1/items/{id}` (with `baseVersion` as `If-Match`,
 //! whose mismatch is a 409 here), and is answered with `update-ack` or with
 //! `update-rejected` carrying the item as it now is, to roll back to.
+//!
+//! Who may read the item is settled first, as of the log: a caller who may
+//! not gets status 404 and `current: null` whatever else is wrong with the
+//! frame, and `current` is only ever filled for a caller who may read the
+//! item at the moment it is read. A socket has at most
+//! `socket::UPDATES_IN_FLIGHT` updates running; more are refused with 429.
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use axum::http::{Method, StatusCode};
@@ -23,46 +29,85 @@ const CURRENT_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Runs the update beside the socket's task, which keeps delivering meanwhile.
 pub(crate) fn spawn(conn: &Conn, data: Value) {
+    let outbox = conn.outbox.clone();
+    let Ok(permit) = conn.updates.clone().try_acquire_owned() else {
+        let too_many = match data.get("updateId").and_then(Value::as_str) {
+            Some(id) => rejected(id, StatusCode::TOO_MANY_REQUESTS, "too many optimistic updates in flight on this socket", Value::Null),
+            None => frame::error("rate-limited", "too many optimistic updates in flight on this socket"),
+        };
+        send(&outbox, too_many);
+        return;
+    };
     let gateway = conn.gateway.clone();
     let caller = Caller { user_id: conn.user(), claims: conn.claims.clone() };
-    let outbox = conn.outbox.clone();
     tokio::spawn(async move {
         let answer = answer(&gateway, &caller, data).await;
-        if outbox.try_send(Out::Direct(Box::new(answer))).is_err() {
-            outbox.close(Close::SlowConsumer);
-        }
+        drop(permit);
+        send(&outbox, answer);
     });
 }
 
+fn send(outbox: &crate::socket::Outbox, answer: Utf8Bytes) {
+    if outbox.try_send(Out::Direct(Box::new(answer))).is_err() {
+        outbox.close(Close::SlowConsumer);
+    }
+}
+
 async fn answer(gateway: &Gateway, caller: &Caller, data: Value) -> Utf8Bytes {
-    let update_id = data.get("updateId").and_then(Value::as_str).map(str::to_owned);
-    let req: OptimisticUpdate = match serde_json::from_value(data) {
-        Ok(r) => r,
+    let Some(update_id) = data.get("updateId").and_then(Value::as_str).map(str::to_owned) else {
+        return frame::error("bad-request", "an optimistic-update needs a string updateId");
+    };
+    let item = data.pointer("/data/itemId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+    let Some(item) = item else {
+        return rejected(&update_id, StatusCode::BAD_REQUEST, "data.itemId must be an item id (a UUID)", Value::Null);
+    };
+    match may_read(gateway, caller.user_id, item).await {
+        Ok(true) => {}
+        Ok(false) => return rejected(&update_id, StatusCode::NOT_FOUND, "item not found", Value::Null),
+        Err(why) => return rejected(&update_id, StatusCode::SERVICE_UNAVAILABLE, &why, Value::Null),
+    }
+    let req = match serde_json::from_value::<OptimisticUpdate>(data) {
+        Ok(r) if r.kind == "item_update" => r,
+        Ok(_) => return reject_readable(gateway, caller, &update_id, item, StatusCode::BAD_REQUEST, "type must be \"item_update\"").await,
         Err(e) => {
             let reason = format!("invalid optimistic-update: {e}");
-            return match update_id {
-                Some(id) => rejected(&id, StatusCode::BAD_REQUEST, &reason, Value::Null),
-                None => frame::error("bad-request", reason),
-            };
+            return reject_readable(gateway, caller, &update_id, item, StatusCode::BAD_REQUEST, &reason).await;
         }
     };
-    if req.kind != "item_update" {
-        return rejected(&req.update_id, StatusCode::BAD_REQUEST, "type must be \"item_update\"", Value::Null);
-    }
-    let item = req.data.item_id;
     match run(gateway, caller, &req).await {
-        Ok((version, position)) => {
-            frame::server("update-ack", &frame::UpdateAck { update_id: req.update_id, version, position })
-        }
+        Ok((version, position)) => frame::server("update-ack", &frame::UpdateAck { update_id: req.update_id, version, position }),
         Err(e) => {
             let status = match e.status() {
                 StatusCode::PRECONDITION_FAILED => StatusCode::CONFLICT,
                 s => s,
             };
-            let current = if status == StatusCode::NOT_FOUND { Value::Null } else { current(gateway, item).await };
-            rejected(&req.update_id, status, &reason(&e), current)
+            reject_readable(gateway, caller, &update_id, item, status, &reason(&e)).await
         }
     }
+}
+
+/// Whether `user` may read `item` now, as of the log (a cached view first;
+/// a refusal is confirmed on state read afresh, since the user may have been
+/// added a moment ago).
+async fn may_read(gateway: &Gateway, user: Uuid, item: Uuid) -> Result<bool, String> {
+    let aggregates = &gateway.commands.aggregates;
+    for fresh in [false, true] {
+        if aggregates.may_read_item(user, item, fresh).await.map_err(|e| e.to_string())? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `update-rejected` with the item as it now is, if the caller may still read
+/// it once it has been read (else `current: null`, and a 404 says no more).
+async fn reject_readable(gateway: &Gateway, caller: &Caller, update_id: &str, item: Uuid, status: StatusCode, why: &str) -> Utf8Bytes {
+    let current = if status == StatusCode::NOT_FOUND { Value::Null } else { current(gateway, item).await };
+    let still = gateway.commands.aggregates.may_read_item(caller.user_id, item, true).await.unwrap_or(false);
+    if !still {
+        return rejected(update_id, StatusCode::NOT_FOUND, "item not found", Value::Null);
+    }
+    rejected(update_id, status, why, current)
 }
 
 async fn run(gateway: &Gateway, caller: &Caller, req: &OptimisticUpdate) -> Result<(u64, i64), ApiError> {

@@ -80,3 +80,38 @@ async fn readers_missing_the_same_board_together_wait_for_one_load(pool: PgPool)
     let loads = sunday_eventstore::stats::count("board", "rm_boards") - before;
     assert_eq!(loads, 1, "32 readers of a missing board, one load");
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_lost_invalidation_is_noticed_with_the_next_one(pool: PgPool) {
+    // The projector's announcements reach the other instance over NATS, but
+    // one of them is lost on the way; its poll is too slow to matter here.
+    let client = nats().await;
+    let prefix = format!("test-{}", Uuid::now_v7().simple());
+    let (sys, feed) = System::with_feed(pool.clone()).await;
+    let drop_next = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (relay, lose) = (client.clone(), drop_next.clone());
+    let subject = sunday_projector::announce::subject(&prefix);
+    feed.on_advance(std::sync::Arc::new(move |inv: &sunday_projector::Invalidation| {
+        if !lose.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let (relay, subject, payload) = (relay.clone(), subject.clone(), serde_json::to_vec(inv).unwrap_or_default());
+            tokio::spawn(async move { relay.publish(subject, payload.into()).await });
+        }
+    }));
+    let other = query_instance(&pool, &client, &prefix).await;
+    let (owner, mate) = (user(), user());
+    let (ws, board, _) = sys.board(owner).await;
+    let (_, elsewhere, _) = sys.board(owner).await;
+    sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
+    let added = sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "viewer"}))).await;
+    let path = format!("/v1/boards/{board}");
+    let wait = |p: i64| vec![("x-sunday-min-position", p.to_string())];
+    assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(added.position())).await.status, StatusCode::OK, "cached with mate as a reader");
+
+    drop_next.store(true, std::sync::atomic::Ordering::SeqCst);
+    let removed = sys.command(Method::DELETE, &format!("/v1/boards/{board}/members/{mate}"), owner, None).await;
+    sys.read(&path, owner, removed.position()).await;
+    // The next invalidation is about another board; it shows the gap.
+    let later = sys.command(Method::PATCH, &format!("/v1/boards/{elsewhere}"), owner, Some(json!({"name": "Other"}))).await;
+    let r = send_to(&other, Method::GET, &path, mate, None, &wait(later.position())).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "a removed reader is refused: {}", r.body);
+}

@@ -55,27 +55,49 @@ impl System {
     }
 
     pub(crate) async fn with_wait(pool: PgPool, wait: Duration) -> Self {
-        Self::build(pool, wait, None).await
+        Self::build(pool, wait, None, None).await
     }
 
     /// A system whose projector also announces its batches on NATS.
     pub(crate) async fn with_nats(pool: PgPool, client: async_nats::Client, prefix: &str) -> Self {
-        Self::build(pool, Duration::from_secs(5), Some((client, prefix.to_owned()))).await
+        Self::build(pool, Duration::from_secs(5), Some((client, prefix.to_owned())), None).await
     }
 
-    async fn build(pool: PgPool, wait: Duration, nats: Option<(async_nats::Client, String)>) -> Self {
+    /// A system whose reads go to a replica of `pool`'s database (as with
+    /// `DATABASE_READ_URL`), waiting at most `wait` for it.
+    pub(crate) async fn with_replica(pool: PgPool, replica: sqlx::postgres::PgConnectOptions, wait: Duration) -> Self {
+        Self::build(pool, wait, None, Some(replica)).await
+    }
+
+    /// A system and its projector's feed, for tests that listen to it.
+    pub(crate) async fn with_feed(pool: PgPool) -> (Self, Feed) {
+        let feed = Feed::new();
+        (Self::build_on(pool, Duration::from_secs(5), None, None, feed.clone()).await, feed)
+    }
+
+    async fn build(pool: PgPool, wait: Duration, nats: Option<(async_nats::Client, String)>, replica: Option<sqlx::postgres::PgConnectOptions>) -> Self {
+        Self::build_on(pool, wait, nats, replica, Feed::new()).await
+    }
+
+    async fn build_on(pool: PgPool, wait: Duration, nats: Option<(async_nats::Client, String)>, replica: Option<sqlx::postgres::PgConnectOptions>, feed: Feed) -> Self {
         let store = PgEventStore::new(pool.clone());
         let base = pool.connect_options().as_ref().clone();
         sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
         let commands = AppState::new(Config { jwt_secret: Secret::new(SECRET), ..Config::default() }, store.clone());
-        let feed = Feed::new();
         if let Some((client, prefix)) = nats {
             sunday_projector::announce::publish(&feed, client, &prefix);
         }
         let (stop_tx, stop) = watch::channel(false);
         let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait };
-        let read_pool = schema::pool(base.clone(), schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}"));
-        let queries = QueryState::new(query_config, read_pool);
+        let queries = match replica {
+            Some(options) => {
+                let read_pool = schema::pool(options, schema::LIVE, 8).await.unwrap_or_else(|e| panic!("replica pool: {e}"));
+                let queries = QueryState::on_replica(query_config, read_pool);
+                queries.poll_checkpoint(Duration::from_secs(1));
+                queries
+            }
+            None => QueryState::new(query_config, schema::pool(base.clone(), schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}"))),
+        };
         queries.follow_feed(&feed);
         let reads = sunday_query_api::routes(queries);
         let projector_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("projector pool: {e}"));

@@ -1,6 +1,8 @@
 //! Integration tests of the read side: commands through the command API, the
 //! projector running, reads through the query API, on a real PostgreSQL.
 
+mod cluster;
 mod helpers;
 mod cache;
 mod reads;
+mod replica;

@@ -49,6 +49,13 @@ async fn wide(pool: &PgPool, n: u32) -> PgPool {
     PgPoolOptions::new().max_connections(n).connect_with(options).await.unwrap_or_else(|e| panic!("pool: {e}"))
 }
 
+/// The NATS a system runs on, and whether it publishes the log there.
+struct Nats {
+    client: async_nats::Client,
+    prefix: String,
+    publish: bool,
+}
+
 pub(crate) struct System {
     pub(crate) router: Router,
     pub(crate) gateway: Gateway,
@@ -71,10 +78,18 @@ impl System {
 
     /// Everything in one process, the gateway fed by JetStream.
     pub(crate) async fn with_nats(pool: &PgPool, client: async_nats::Client, prefix: &str) -> Self {
-        Self::build(pool, Some((client, prefix.to_owned())), sunday_realtime_gateway::Config::default()).await
+        let nats = Nats { client, prefix: prefix.to_owned(), publish: true };
+        Self::build(pool, Some(nats), sunday_realtime_gateway::Config::default()).await
     }
 
-    async fn build(pool: &PgPool, nats: Option<(async_nats::Client, String)>, config: sunday_realtime_gateway::Config) -> Self {
+    /// The gateway on JetStream, but nothing publishes the log there: rooms
+    /// hear nothing, so only what joins read from the log reaches sockets.
+    pub(crate) async fn with_silent_nats(pool: &PgPool, client: async_nats::Client, prefix: &str) -> Self {
+        let nats = Nats { client, prefix: prefix.to_owned(), publish: false };
+        Self::build(pool, Some(nats), sunday_realtime_gateway::Config::default()).await
+    }
+
+    async fn build(pool: &PgPool, nats: Option<Nats>, config: sunday_realtime_gateway::Config) -> Self {
         let store = PgEventStore::new(wide(pool, 12).await);
         let base = pool.connect_options().as_ref().clone();
         sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
@@ -89,9 +104,11 @@ impl System {
         let run = sunday_projector::run(store.clone(), projector_pool, sunday_projector::Config::default(), feed.clone(), stop.clone());
         tokio::spawn(run);
         let bus = match nats {
-            Some((client, prefix)) => {
-                let js = async_nats::jetstream::new(client.clone());
-                tokio::spawn(sunday_command_api::publisher::run(store.clone(), js, prefix.clone(), stop));
+            Some(Nats { client, prefix, publish }) => {
+                if publish {
+                    let js = async_nats::jetstream::new(client.clone());
+                    tokio::spawn(sunday_command_api::publisher::run(store.clone(), js, prefix.clone(), stop));
+                }
                 Bus::Nats { client, prefix }
             }
             None => Bus::Log,
@@ -156,6 +173,22 @@ impl System {
     pub(crate) async fn add_member(&self, owner: Uuid, ws: Uuid, board: Uuid, user: Uuid) {
         self.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, json!({"userId": user, "role": "member"})).await;
         self.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, json!({"userId": user, "role": "editor"})).await;
+    }
+
+    /// Waits until the publisher has published the log up to `position`.
+    pub(crate) async fn published(&self, position: i64) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            let at: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM publisher_checkpoints")
+                .fetch_one(self.store.pool())
+                .await
+                .unwrap_or(None);
+            if at.is_some_and(|p| p >= position) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the publisher never reached {position}");
     }
 
     pub(crate) async fn item(&self, user: Uuid, board: Uuid, name: &str) -> Value {

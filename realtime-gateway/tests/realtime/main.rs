@@ -2,7 +2,9 @@
 //! system on a real PostgreSQL (and a real NATS for the JetStream cases).
 
 mod delivery;
+mod hardening;
 mod helpers;
 mod nats;
+mod proxy;
 mod tracing;
 mod updates;

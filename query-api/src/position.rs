@@ -1,0 +1,101 @@
+//! How far this instance's reads are, and when its board cache can be trusted.
+//!
+//! Two positions are kept. `invalidated`: every batch up to it has had its
+//! invalidation applied to the cache (heard from the projector in this
+//! process, over NATS, or made up for by dropping the whole cache). `position`
+//! (what `X-Sunday-Min-Position` waits on and `X-Sunday-Position` reports):
+//! the read models the pool reads have every batch up to it *and* the cache
+//! has heard of them. On the primary it follows `invalidated`; on a replica
+//! (`DATABASE_READ_URL`) it is the lower of `invalidated` and the checkpoint
+//! the replica has replayed, read from the replica itself.
+//!
+//! Each invalidation names the checkpoint it starts from (`previous`), so a
+//! lost one is noticed with the next one: the cache is dropped at once rather
+//! than at the next poll.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sunday_projector::Invalidation;
+use tokio::sync::Notify;
+
+use crate::QueryState;
+
+/// How soon a replica behind the invalidations heard is looked at again.
+const REPLICA_RETRY: Duration = Duration::from_millis(5);
+
+/// This instance's view of the checkpoint.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    invalidated: AtomicI64,
+    /// Reads go to a replica: `position` waits for it to replay.
+    replica: bool,
+    /// Wakes the replica poll when an invalidation arrives.
+    heard: Notify,
+}
+
+impl Tracker {
+    pub(crate) fn new(replica: bool) -> Self {
+        Self { replica, ..Self::default() }
+    }
+}
+
+impl QueryState {
+    /// Applies a committed batch: drops the whole cache if batches before it
+    /// were never heard, evicts what it changed, then moves the position.
+    pub fn apply(&self, inv: &Invalidation) {
+        let tracker = &self.tracker;
+        if inv.previous > tracker.invalidated.load(Ordering::Acquire) {
+            self.cache.clear(inv.position);
+        }
+        self.cache.invalidate(inv);
+        tracker.invalidated.fetch_max(inv.position, Ordering::AcqRel);
+        if tracker.replica {
+            tracker.heard.notify_one();
+        } else {
+            self.raise(inv.position);
+        }
+    }
+
+    /// Every `every`, reads the checkpoint the read pool sees; if it is ahead
+    /// of the invalidations heard (some were lost, or there is no projector
+    /// to hear), drops the whole cache and catches up. On a replica it also
+    /// follows the replay closely after each invalidation, so reads that
+    /// wait for a position are answered as soon as the replica has it.
+    pub fn poll_checkpoint(&self, every: Duration) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                let periodic = tokio::select! {
+                    _ = tick.tick() => true,
+                    () = me.tracker.heard.notified(), if me.tracker.replica => false,
+                };
+                if let Err(e) = me.catch_up(periodic).await {
+                    tracing::debug!(error = %e, "checkpoint poll failed");
+                }
+            }
+        });
+    }
+
+    async fn catch_up(&self, periodic: bool) -> Result<(), sqlx::Error> {
+        loop {
+            let at = sunday_projector::checkpoint(&self.pool).await?;
+            let heard = self.tracker.invalidated.load(Ordering::Acquire);
+            if periodic && at > heard {
+                self.cache.clear(at);
+                self.tracker.invalidated.fetch_max(at, Ordering::AcqRel);
+                self.raise(at);
+                return Ok(());
+            }
+            if !self.tracker.replica {
+                return Ok(());
+            }
+            self.raise(at.min(heard));
+            if at >= heard {
+                return Ok(());
+            }
+            tokio::time::sleep(REPLICA_RETRY).await;
+        }
+    }
+}
