@@ -100,7 +100,9 @@ bench_cleanup() {
 bench_server() { # role [VAR=value...]
   local role=$1; shift
   port=$(free_port)
-  env SUNDAY_LISTEN="127.0.0.1:$port" SUNDAY_LOG=warn "$@" "$sunday" "$role" &
+  # Load generators drive few users hard: no per-user limits unless asked.
+  env SUNDAY_LISTEN="127.0.0.1:$port" SUNDAY_LOG=warn SUNDAY_RATE_COMMANDS=0 SUNDAY_RATE_READS=0 \
+    SUNDAY_RATE_WS_FRAMES=0 SUNDAY_WS_MAX_SOCKETS_PER_USER=0 "$@" "$sunday" "$role" &
   server=$!
   bench_pids="$bench_pids $server"
   for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

@@ -81,6 +81,18 @@ struct Common {
     /// Months of activity kept before their partitions are dropped.
     #[arg(long, env = "SUNDAY_ACTIVITY_RETENTION_MONTHS", default_value_t = 24, global = true)]
     activity_retention_months: u32,
+    /// Commands a user may send per second (bursts of twice as many); 0: no limit.
+    #[arg(long, env = "SUNDAY_RATE_COMMANDS", default_value_t = 100, global = true)]
+    rate_commands: u32,
+    /// Reads a user may make per second (bursts of twice as many); 0: no limit.
+    #[arg(long, env = "SUNDAY_RATE_READS", default_value_t = 500, global = true)]
+    rate_reads: u32,
+    /// WebSocket frames a user may send per second, all sockets together (bursts of twice as many); 0: no limit.
+    #[arg(long, env = "SUNDAY_RATE_WS_FRAMES", default_value_t = 200, global = true)]
+    rate_ws_frames: u32,
+    /// WebSocket connections one user may hold open at once in a process; 0: no cap.
+    #[arg(long, env = "SUNDAY_WS_MAX_SOCKETS_PER_USER", default_value_t = 64, global = true)]
+    ws_max_sockets_per_user: usize,
 }
 
 #[derive(Subcommand)]
@@ -219,6 +231,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     }
     let mut app = axum::Router::new();
     let commands = AppState::new(command_config(common), store.clone());
+    let commands_limits = commands.limits.clone();
     if roles.commands {
         spawn_housekeeping(&commands);
         app = app.merge(sunday_command_api::routes(commands.clone()));
@@ -267,7 +280,8 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection };
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
     let app = app.layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
-    let sources = metrics::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools };
+    let command_limits = roles.commands.then(|| commands_limits.clone());
+    let sources = metrics::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools, command_limits };
     let app = metrics::instrument(app, metrics::Metrics::new(sources));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.
@@ -308,6 +322,8 @@ async fn start_gateway(
         batch_window: std::time::Duration::from_millis(common.ws_batch_ms),
         queue_frames: common.ws_queue,
         heartbeat: std::time::Duration::from_secs(common.ws_heartbeat_secs.max(1)),
+        rate_limits: rate_limits(common),
+        max_sockets_per_user: common.ws_max_sockets_per_user,
         ..sunday_realtime_gateway::Config::default()
     };
     let bus = match nats {
@@ -331,11 +347,22 @@ fn base_options(common: &Common) -> anyhow::Result<sqlx::postgres::PgConnectOpti
     url.parse().context("DATABASE_URL is not a PostgreSQL URL")
 }
 
+/// The per-user rates of the settings (each service applies its own kind).
+fn rate_limits(common: &Common) -> sunday_edge::Limits {
+    use std::num::NonZeroU32;
+    sunday_edge::Limits {
+        commands: NonZeroU32::new(common.rate_commands),
+        reads: NonZeroU32::new(common.rate_reads),
+        frames: NonZeroU32::new(common.rate_ws_frames),
+    }
+}
+
 fn command_config(common: &Common) -> Config {
     Config {
         jwt_secret: Secret::new(common.jwt_secret.clone()),
         board_cache_capacity: common.board_cache,
         idempotency_retention_hours: common.idempotency_hours,
+        rate_limits: rate_limits(common),
     }
 }
 
@@ -343,6 +370,7 @@ fn query_config(common: &Common) -> sunday_query_api::Config {
     sunday_query_api::Config {
         jwt_secret: Secret::new(common.jwt_secret.clone()),
         min_position_wait: std::time::Duration::from_millis(common.min_position_wait_ms),
+        rate_limits: rate_limits(common),
     }
 }
 

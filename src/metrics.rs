@@ -59,6 +59,8 @@ struct Inner {
     queries: Option<sunday_query_api::QueryState>,
     /// This process's connection pools, by name.
     pools: Vec<(&'static str, PgPool)>,
+    /// The command API's rate limits, in processes that run it.
+    command_limits: Option<Arc<sunday_edge::RateLimits>>,
 }
 
 /// What a process's metrics report on besides requests.
@@ -68,11 +70,19 @@ pub(crate) struct Sources {
     pub(crate) gateway: Option<sunday_realtime_gateway::Gateway>,
     pub(crate) queries: Option<sunday_query_api::QueryState>,
     pub(crate) pools: Vec<(&'static str, PgPool)>,
+    pub(crate) command_limits: Option<Arc<sunday_edge::RateLimits>>,
 }
 
 impl Metrics {
     pub(crate) fn new(s: Sources) -> Self {
-        let inner = Inner { requests: Mutex::default(), read_models: s.read_models, gateway: s.gateway, queries: s.queries, pools: s.pools };
+        let inner = Inner {
+            requests: Mutex::default(),
+            read_models: s.read_models,
+            gateway: s.gateway,
+            queries: s.queries,
+            pools: s.pools,
+            command_limits: s.command_limits,
+        };
         Self(Arc::new(inner))
     }
 
@@ -120,8 +130,31 @@ impl Metrics {
             let _ = writeln!(out, "sunday_cache_requests_total{{cache=\"boards\",result=\"miss\"}} {misses}");
         }
         render_pools(&mut out, &self.0.pools);
+        self.render_rate_limits(&mut out);
         sunday_eventstore::stats::render(&mut out);
         out
+    }
+
+    /// `sunday_rate_limited_total{kind}`: requests, frames and sockets refused
+    /// because a user was over its limit.
+    fn render_rate_limits(&self, out: &mut String) {
+        use sunday_edge::Kind;
+        let mut refused = Vec::new();
+        if let Some(l) = &self.0.command_limits {
+            refused.push((Kind::Commands, l.refused(Kind::Commands)));
+        }
+        if let Some(q) = &self.0.queries {
+            refused.push((Kind::Reads, q.limits.refused(Kind::Reads)));
+        }
+        if let Some(g) = &self.0.gateway {
+            let (frames, sockets) = g.refused();
+            refused.extend([(Kind::Frames, frames), (Kind::Sockets, sockets)]);
+        }
+        let _ = writeln!(out, "# HELP sunday_rate_limited_total Requests, frames and sockets refused because a user was over its limit");
+        let _ = writeln!(out, "# TYPE sunday_rate_limited_total counter");
+        for (kind, n) in refused {
+            let _ = writeln!(out, "sunday_rate_limited_total{{kind=\"{}\"}} {n}", kind.as_str());
+        }
     }
 
     fn render_requests(&self, out: &mut String) {
@@ -229,7 +262,7 @@ mod tests {
     async fn pools_cache_and_database_timings_are_reported() {
         let options: sqlx::postgres::PgConnectOptions = "postgres://nobody@127.0.0.1:1/none".parse().unwrap_or_else(|e| panic!("{e}"));
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(7).connect_lazy_with(options);
-        let config = sunday_query_api::Config { jwt_secret: sunday_command_api::Secret::new("x"), min_position_wait: std::time::Duration::ZERO };
+        let config = sunday_query_api::Config { jwt_secret: sunday_command_api::Secret::new("x"), min_position_wait: std::time::Duration::ZERO, ..Default::default() };
         let queries = sunday_query_api::QueryState::new(config, pool.clone());
         let sources = Sources { queries: Some(queries), pools: vec![("events", pool)], ..Sources::default() };
         let app = instrument(Router::new(), Metrics::new(sources));

@@ -1,4 +1,5 @@
-//! The bearer-token extractor of the command API (tokens: `sunday_domain::token`).
+//! The bearer-token extractor of the command API (tokens: `sunday_domain::token`),
+//! which also takes the caller's token from its command rate limit.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -26,6 +27,8 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::Unauthorized("an Authorization: Bearer <JWT> header is required".into()))?;
         let now = chrono::Utc::now().timestamp();
         let claims = verify(&state.config.jwt_secret, token.trim(), now).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        // Before the body is even read: a limited command does nothing at all.
+        state.limits.check(sunday_edge::Kind::Commands, claims.sub).map_err(ApiError::TooManyRequests)?;
         Ok(Caller { user_id: claims.sub, claims })
     }
 }

@@ -38,11 +38,18 @@ pub struct Config {
     pub board_cache_capacity: usize,
     /// Idempotency keys older than this many hours are deleted (at least 24).
     pub idempotency_retention_hours: i32,
+    /// Commands per user and second (`commands`; none by default).
+    pub rate_limits: sunday_edge::Limits,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { jwt_secret: Secret::new("dev-secret"), board_cache_capacity: 1024, idempotency_retention_hours: 48 }
+        Self {
+            jwt_secret: Secret::new("dev-secret"),
+            board_cache_capacity: 1024,
+            idempotency_retention_hours: 48,
+            rate_limits: sunday_edge::Limits::default(),
+        }
     }
 }
 
@@ -53,6 +60,8 @@ pub struct AppState {
     pub store: Arc<dyn EventStore>,
     pub aggregates: Arc<Aggregates>,
     pub locks: Arc<StreamLocks>,
+    /// Per-user command rate limits.
+    pub limits: Arc<sunday_edge::RateLimits>,
     pg: PgEventStore,
 }
 
@@ -67,7 +76,8 @@ impl AppState {
     pub fn with_foreign_writes(config: Config, store: PgEventStore, foreign: Arc<dyn aggregates::ForeignWrites>) -> Self {
         let dyn_store: Arc<dyn EventStore> = Arc::new(store.clone());
         let aggregates = Arc::new(Aggregates::new(dyn_store.clone(), foreign, config.board_cache_capacity));
-        Self { config: Arc::new(config), store: dyn_store, aggregates, locks: Arc::new(StreamLocks::new(1024)), pg: store }
+        let limits = Arc::new(sunday_edge::RateLimits::new(config.rate_limits));
+        Self { config: Arc::new(config), store: dyn_store, aggregates, locks: Arc::new(StreamLocks::new(1024)), limits, pg: store }
     }
 }
 

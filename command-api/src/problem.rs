@@ -44,6 +44,9 @@ pub enum ApiError {
     /// Well-formed but breaks rules.
     #[error("the request breaks {} rule(s)", .0.len())]
     Unprocessable(Vec<FieldError>),
+    /// The caller is over a rate limit.
+    #[error("too many {}; retry in {} s", .0.kind.as_str(), .0.retry_after_secs())]
+    TooManyRequests(sunday_edge::Limited),
     /// Something failed on our side; details are logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -80,6 +83,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "/problems/unsupported-media-type", "Unsupported media type")
             }
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
         }
     }
@@ -127,6 +131,11 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests(limited) = &self {
+            for (name, value) in limited.headers() {
+                headers.insert(name, HeaderValue::from(value));
+            }
         }
         response
     }

@@ -57,12 +57,15 @@ impl PgEventStore {
     /// transaction (a request cancelled mid-append) is ended after 5 s, since
     /// an open transaction holds back every reader of the log.
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-        let options = PgConnectOptions::from_str(url)?
-            .options([("plan_cache_mode", "force_generic_plan"), ("idle_in_transaction_session_timeout", "5s")]);
+        Self::connect_with(PgConnectOptions::from_str(url)?, max_connections).await
+    }
+
+    /// `connect` with options already parsed.
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, sqlx::Error> {
         PgPoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(session_options(options))
             .await
     }
 
@@ -113,6 +116,19 @@ impl PgEventStore {
             .map_err(backend)?;
         Ok(done.rows_affected())
     }
+}
+
+/// The session settings every Sunday connection uses, whatever the server's
+/// defaults: generic plans for prepared statements, a session idle inside a
+/// transaction ended after 5 s (it would hold back every reader of the log),
+/// and the time zone pinned to UTC, since timestamps Sunday writes as
+/// literals (activity partition bounds) and the months it computes are UTC.
+pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([
+        ("plan_cache_mode", "force_generic_plan"),
+        ("idle_in_transaction_session_timeout", "5s"),
+        ("TimeZone", "UTC"),
+    ])
 }
 
 /// Wraps a database error as a backend failure.

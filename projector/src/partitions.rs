@@ -28,9 +28,11 @@ async fn ensure_month(conn: &mut PgConnection, start: NaiveDate) -> Result<(), s
     if exists {
         return Ok(());
     }
-    // Names and bounds come from dates, never from user input.
+    // Names and bounds come from dates, never from user input. Bounds are
+    // UTC midnights, written so whatever the session's time zone.
     let ddl = format!(
-        "CREATE TABLE IF NOT EXISTS {name} PARTITION OF rm_activity_log FOR VALUES FROM ('{start}') TO ('{end}')"
+        "CREATE TABLE IF NOT EXISTS {name} PARTITION OF rm_activity_log \
+         FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00')"
     );
     sqlx::query(&ddl).execute(&mut *conn).await?;
     tracing::info!(partition = %name, "created activity partition");

@@ -17,17 +17,11 @@ pub const NEXT: &str = "rm_next";
 const DDL: &str = include_str!("../schema.sql");
 
 /// Connection options that find the read models of `schema` (and the event
-/// store in `public`). A session left idle inside a transaction (a task
-/// cancelled mid-batch) is ended by the server after a few seconds: an open
-/// transaction holds back every reader of the log.
+/// store in `public`), with Sunday's session settings
+/// (`sunday_eventstore::session_options`: UTC, generic plans, idle sessions
+/// in a transaction ended after a few seconds).
 pub fn options(base: PgConnectOptions, schema: &str) -> PgConnectOptions {
-    base.options([
-        ("search_path", format!("{schema},public")),
-        ("idle_in_transaction_session_timeout", "5s".to_owned()),
-        // Prepared statements keep one plan instead of re-planning each
-        // execution (costly on partitioned tables); pruning happens at run time.
-        ("plan_cache_mode", "force_generic_plan".to_owned()),
-    ])
+    sunday_eventstore::session_options(base).options([("search_path", format!("{schema},public"))])
 }
 
 /// Options for the live read models from a database URL.

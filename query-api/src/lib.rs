@@ -36,6 +36,14 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// Longest wait for `X-Sunday-Min-Position`.
     pub min_position_wait: Duration,
+    /// Reads per user and second (`reads`; none by default).
+    pub rate_limits: sunday_edge::Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { jwt_secret: Secret::new("dev-secret"), min_position_wait: DEFAULT_MIN_POSITION_WAIT, rate_limits: sunday_edge::Limits::default() }
+    }
 }
 
 /// What every read handler shares: one `Arc`, so handing it to a request
@@ -61,6 +69,8 @@ pub struct Shared {
     pub(crate) cache: BoardCache,
     pub(crate) tokens: respond::VerifiedTokens,
     tracker: position::Tracker,
+    /// Per-user read rate limits.
+    pub limits: sunday_edge::RateLimits,
 }
 
 /// How many board answers an instance caches.
@@ -85,7 +95,8 @@ impl QueryState {
         let (advance, position) = watch::channel(0);
         let tokens = respond::VerifiedTokens::new(BOARD_CACHE);
         let tracker = position::Tracker::new(replica);
-        Self(Arc::new(Shared { config, pool, position, advance, cache: BoardCache::new(BOARD_CACHE), tokens, tracker }))
+        let limits = sunday_edge::RateLimits::new(config.rate_limits);
+        Self(Arc::new(Shared { config, pool, position, advance, cache: BoardCache::new(BOARD_CACHE), tokens, tracker, limits }))
     }
 
     /// Board-cache lookups so far: (hits, misses).

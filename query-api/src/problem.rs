@@ -19,6 +19,9 @@ pub enum QueryError {
     /// A well-formed parameter that breaks a rule.
     #[error("{field}: {message}")]
     Unprocessable { field: &'static str, message: String },
+    /// The caller is over its read rate limit.
+    #[error("too many reads; retry in {} s", .0.retry_after_secs())]
+    TooManyRequests(sunday_edge::Limited),
     /// `X-Sunday-Min-Position` was not reached in time.
     #[error("the read models have not reached position {0} yet; retry later")]
     NotReached(i64),
@@ -34,6 +37,7 @@ impl QueryError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "/problems/not-found", "Not found"),
             Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
             Self::NotReached(_) => (StatusCode::GATEWAY_TIMEOUT, "/problems/not-reached", "Read model not caught up"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
         }
@@ -63,6 +67,11 @@ impl IntoResponse for QueryError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests(limited) = &self {
+            for (name, value) in limited.headers() {
+                headers.insert(name, HeaderValue::from(value));
+            }
         }
         response
     }

@@ -33,6 +33,11 @@ impl FromRequestParts<QueryState> for Reader {
 
     async fn from_request_parts(parts: &mut Parts, state: &QueryState) -> Result<Self, Self::Rejection> {
         let user_id = authenticate(&parts.headers, state)?;
+        state.limits.check(sunday_edge::Kind::Reads, user_id).map_err(QueryError::TooManyRequests)?;
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            // PostgreSQL cannot compare text with U+0000 in it: refuse it here.
+            return Err(QueryError::BadRequest("query parameters must not contain the NUL character (U+0000)".into()));
+        }
         let min = match parts.headers.get("x-sunday-min-position") {
             Some(v) => Some(
                 v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(|| {
@@ -162,7 +167,11 @@ pub(crate) fn decode_cursor<T: DeserializeOwned>(raw: Option<&str>) -> Result<Op
     let Some(raw) = raw else { return Ok(None) };
     let bad = || QueryError::BadRequest("cursor is not one this API made".into());
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if sunday_domain::text::nul_path(&value, "").is_some() {
+        return Err(bad());
+    }
+    serde_json::from_value(value).map(Some).map_err(|_| bad())
 }
 
 /// A path or query id: anything that is not a UUID names nothing (404).

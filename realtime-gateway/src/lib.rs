@@ -13,6 +13,7 @@ mod feeds;
 mod frame;
 mod handshake;
 mod join;
+mod limits;
 pub mod metrics;
 mod presence;
 mod room;
@@ -67,6 +68,10 @@ pub struct Config {
     pub write_buffer: usize,
     /// Largest client message accepted.
     pub max_message: usize,
+    /// Frames per user and second (`frames`; none by default).
+    pub rate_limits: sunday_edge::Limits,
+    /// Sockets one user may hold open at once in this process (0: no cap).
+    pub max_sockets_per_user: usize,
 }
 
 impl Default for Config {
@@ -81,6 +86,8 @@ impl Default for Config {
             read_buffer: 2 * 1024,
             write_buffer: 0,
             max_message: 256 * 1024,
+            rate_limits: sunday_edge::Limits::default(),
+            max_sockets_per_user: 0,
         }
     }
 }
@@ -107,6 +114,9 @@ pub struct Inner {
     pub(crate) rooms: Rooms,
     pub(crate) metrics: Metrics,
     pub(crate) stopping: watch::Sender<bool>,
+    /// Per-user frame rate limits.
+    pub(crate) limits: sunday_edge::RateLimits,
+    pub(crate) sockets: Arc<limits::Sockets>,
 }
 
 /// One process's gateway. Cheap to clone.
@@ -139,7 +149,9 @@ impl Gateway {
             Bus::Nats { client, prefix } => Some(feeds::Feeds::new(client.clone(), prefix.clone())),
         };
         let (stopping, _) = watch::channel(false);
-        let inner = Inner { config, store, commands, reads, feeds, rooms, metrics: Metrics::default(), stopping };
+        let limits = sunday_edge::RateLimits::new(config.rate_limits);
+        let sockets = Arc::new(limits::Sockets::new(config.max_sockets_per_user));
+        let inner = Inner { config, store, commands, reads, feeds, rooms, metrics: Metrics::default(), stopping, limits, sockets };
         Ok(Self(Arc::new(inner)))
     }
 
@@ -150,6 +162,12 @@ impl Gateway {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Frames refused for going over a user's rate, and sockets refused for
+    /// going over a user's cap, so far.
+    pub fn refused(&self) -> (u64, u64) {
+        (self.0.limits.refused(sunday_edge::Kind::Frames), self.0.metrics.sockets_refused())
     }
 
     /// How many board rooms this process has open.
@@ -238,6 +256,12 @@ async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<WsQuery>, mut r
         .ok_or_else(|| ApiError::Unauthorized("a bearer token (Authorization header or ?token=) is required".into()))?;
     let now = chrono::Utc::now().timestamp();
     let claims = verify(&gateway.config.jwt_secret, token.trim(), now).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let Some(slot) = gateway.sockets.open(claims.sub) else {
+        gateway.metrics.socket_refused();
+        let max = u32::try_from(gateway.sockets.max()).unwrap_or(u32::MAX);
+        let retry_after = Duration::from_secs(1);
+        return Err(ApiError::TooManyRequests(sunday_edge::Limited { kind: sunday_edge::Kind::Sockets, limit: max, retry_after }));
+    };
     let accept = handshake::accept_key(headers)?;
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = handshake::socket_config(&gateway.config);
@@ -246,7 +270,7 @@ async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<WsQuery>, mut r
             Ok(upgraded) => {
                 let io = hyper_util::rt::TokioIo::new(upgraded);
                 let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                socket::run(gateway, ws, claims).await;
+                socket::run(gateway, ws, claims, slot).await;
             }
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }

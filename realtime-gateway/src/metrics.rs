@@ -15,6 +15,7 @@ pub struct Metrics {
     messages: AtomicU64,
     disconnections: AtomicU64,
     slow_consumer_closes: AtomicU64,
+    sockets_refused: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -36,6 +37,15 @@ impl Metrics {
 
     pub(crate) fn slow_consumer(&self) {
         self.slow_consumer_closes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A handshake refused: the user holds the most sockets already.
+    pub(crate) fn socket_refused(&self) {
+        self.sockets_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sockets_refused(&self) -> u64 {
+        self.sockets_refused.load(Ordering::Relaxed)
     }
 
     /// An events frame written whose oldest event occurred at `occurred_ms`.

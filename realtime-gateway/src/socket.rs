@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::frame::{self, BoardRef, CursorMove, Incoming, JoinBoard, PresenceUpdate};
+use crate::limits::{Notices, SocketSlot};
 use crate::room::{Batch, RoomInput};
 use crate::rooms::RoomHandle;
 use crate::{Gateway, Refused, join, update};
@@ -133,10 +134,13 @@ pub(crate) struct Conn {
     last_heard: Instant,
     /// Permits for optimistic updates in flight.
     pub(crate) updates: Arc<Semaphore>,
+    /// When the client may next be told it sends too fast.
+    notices: Notices,
+    _slot: SocketSlot,
 }
 
 /// Serves one upgraded connection until it ends.
-pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
+pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims, slot: SocketSlot) {
     let (tx, mut rx) = mpsc::channel(gateway.config.queue_frames.max(1));
     let shared = Arc::new(Shared { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), closing: Mutex::new(None), wake: Notify::new() });
     let outbox = Outbox { tx, shared: shared.clone() };
@@ -144,7 +148,8 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims) {
     let mut stop = gateway.stopping.subscribe();
     let beat = gateway.config.heartbeat;
     let updates = Arc::new(Semaphore::new(UPDATES_IN_FLIGHT));
-    let mut conn = Conn { gateway, ws, claims, outbox, joined: HashMap::new(), last_heard: Instant::now(), updates };
+    let (joined, last_heard, notices) = (HashMap::new(), Instant::now(), Notices::new());
+    let mut conn = Conn { gateway, ws, claims, outbox, joined, last_heard, updates, notices, _slot: slot };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + beat, beat);
     let end = if *stop.borrow() {
         Close::GoingAway
@@ -216,7 +221,14 @@ impl Conn {
         let Some(Ok(message)) = incoming else { return Err(Close::Gone) };
         self.last_heard = Instant::now();
         match message {
-            Message::Text(text) => self.on_frame(text.as_str()).await,
+            Message::Text(text) => match self.gateway.limits.check(sunday_edge::Kind::Frames, self.user()) {
+                Ok(_) => self.on_frame(text.as_str()).await,
+                Err(limited) if self.notices.due() => {
+                    let message = format!("too many frames; those sent in the next {} ms are dropped", limited.retry_after.as_millis());
+                    self.send_text(frame::error("rate-limited", message)).await
+                }
+                Err(_) => Ok(()),
+            },
             Message::Binary(_) => self.send_text(frame::error("bad-request", "frames are JSON text")).await,
             Message::Close(_) => Err(Close::Gone),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),

@@ -158,3 +158,25 @@ async fn an_unknown_column_is_404_before_403(pool: PgPool) {
     let r = app.send(Method::PATCH, &format!("/v1/boards/{board}/columns/{}", existing.as_str().unwrap_or_default()), Some(viewer), Some(json!({"title": "x"}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_user_over_the_command_rate_gets_429_and_appends_nothing(pool: PgPool) {
+    let limits = sunday_edge::Limits { commands: std::num::NonZeroU32::new(2), ..Default::default() };
+    let app = TestApp::with_config(pool, sunday_command_api::Config { rate_limits: limits, ..Default::default() });
+    let (hasty, patient) = (user(), user());
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        answers.push(app.post("/v1/workspaces", hasty, json!({"name": format!("w{i}")})).await);
+    }
+    let created = answers.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    let limited: Vec<_> = answers.iter().filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS).collect();
+    assert_eq!(created + limited.len(), 8);
+    assert!(created >= 4 && !limited.is_empty(), "a burst of 4 passes, then 429: {created} created");
+    let r = limited[0];
+    assert_eq!(r.header("content-type"), "application/problem+json");
+    assert_eq!(r.body["status"], 429);
+    assert!(r.header("retry-after").parse::<u64>().is_ok_and(|s| s >= 1), "{:?}", r.headers);
+    assert_eq!((r.header("ratelimit-limit"), r.header("ratelimit-remaining")), ("4", "0"));
+    assert_eq!(app.event_count().await, i64::try_from(created).unwrap_or(0), "a limited command appends nothing");
+    assert_eq!(app.post("/v1/workspaces", patient, json!({"name": "mine"})).await.status, StatusCode::CREATED, "limits are per user");
+}

@@ -54,7 +54,12 @@ pub(crate) fn user() -> Uuid {
 
 impl TestApp {
     pub(crate) fn new(pool: PgPool) -> Self {
-        let config = Config { jwt_secret: Secret::new(SECRET), ..Config::default() };
+        Self::with_config(pool, Config::default())
+    }
+
+    /// An app with these settings (and the tests' secret).
+    pub(crate) fn with_config(pool: PgPool, config: Config) -> Self {
+        let config = Config { jwt_secret: Secret::new(SECRET), ..config };
         let state = AppState::new(config, PgEventStore::new(pool.clone()));
         Self { router: router(state), pool }
     }

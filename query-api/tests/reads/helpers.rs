@@ -19,6 +19,21 @@ use uuid::Uuid;
 
 const SECRET: &str = "test-secret";
 
+/// How a test system is put together.
+struct Options {
+    wait: Duration,
+    nats: Option<(async_nats::Client, String)>,
+    replica: Option<sqlx::postgres::PgConnectOptions>,
+    feed: Feed,
+    limits: sunday_edge::Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { wait: Duration::from_secs(5), nats: None, replica: None, feed: Feed::new(), limits: sunday_edge::Limits::default() }
+    }
+}
+
 pub(crate) struct System {
     router: Router,
     _stop: watch::Sender<bool>,
@@ -51,44 +66,46 @@ pub(crate) fn user() -> Uuid {
 
 impl System {
     pub(crate) async fn start(pool: PgPool) -> Self {
-        Self::with_wait(pool, Duration::from_secs(5)).await
+        Self::build(pool, Options::default()).await
     }
 
     pub(crate) async fn with_wait(pool: PgPool, wait: Duration) -> Self {
-        Self::build(pool, wait, None, None).await
+        Self::build(pool, Options { wait, ..Options::default() }).await
     }
 
     /// A system whose projector also announces its batches on NATS.
     pub(crate) async fn with_nats(pool: PgPool, client: async_nats::Client, prefix: &str) -> Self {
-        Self::build(pool, Duration::from_secs(5), Some((client, prefix.to_owned())), None).await
+        Self::build(pool, Options { nats: Some((client, prefix.to_owned())), ..Options::default() }).await
     }
 
     /// A system whose reads go to a replica of `pool`'s database (as with
     /// `DATABASE_READ_URL`), waiting at most `wait` for it.
     pub(crate) async fn with_replica(pool: PgPool, replica: sqlx::postgres::PgConnectOptions, wait: Duration) -> Self {
-        Self::build(pool, wait, None, Some(replica)).await
+        Self::build(pool, Options { wait, replica: Some(replica), ..Options::default() }).await
     }
 
     /// A system and its projector's feed, for tests that listen to it.
     pub(crate) async fn with_feed(pool: PgPool) -> (Self, Feed) {
         let feed = Feed::new();
-        (Self::build_on(pool, Duration::from_secs(5), None, None, feed.clone()).await, feed)
+        (Self::build(pool, Options { feed: feed.clone(), ..Options::default() }).await, feed)
     }
 
-    async fn build(pool: PgPool, wait: Duration, nats: Option<(async_nats::Client, String)>, replica: Option<sqlx::postgres::PgConnectOptions>) -> Self {
-        Self::build_on(pool, wait, nats, replica, Feed::new()).await
+    /// A system whose reads are rate limited.
+    pub(crate) async fn with_limits(pool: PgPool, limits: sunday_edge::Limits) -> Self {
+        Self::build(pool, Options { limits, ..Options::default() }).await
     }
 
-    async fn build_on(pool: PgPool, wait: Duration, nats: Option<(async_nats::Client, String)>, replica: Option<sqlx::postgres::PgConnectOptions>, feed: Feed) -> Self {
+    async fn build(pool: PgPool, options: Options) -> Self {
         let store = PgEventStore::new(pool.clone());
         let base = pool.connect_options().as_ref().clone();
         sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
         let commands = AppState::new(Config { jwt_secret: Secret::new(SECRET), ..Config::default() }, store.clone());
+        let Options { wait, nats, replica, feed, limits } = options;
         if let Some((client, prefix)) = nats {
             sunday_projector::announce::publish(&feed, client, &prefix);
         }
         let (stop_tx, stop) = watch::channel(false);
-        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait };
+        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait, rate_limits: limits };
         let queries = match replica {
             Some(options) => {
                 let read_pool = schema::pool(options, schema::LIVE, 8).await.unwrap_or_else(|e| panic!("replica pool: {e}"));
@@ -156,7 +173,7 @@ pub(crate) async fn send_to(router: &Router, method: Method, path: &str, user: U
 pub(crate) async fn query_instance(pool: &PgPool, client: &async_nats::Client, prefix: &str) -> Router {
     let base = pool.connect_options().as_ref().clone();
     let read_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("read pool: {e}"));
-    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5) };
+    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5), ..Default::default() };
     let state = QueryState::new(config, read_pool);
     state.follow_nats(client, prefix).await.unwrap_or_else(|e| panic!("subscribe: {e}"));
     sunday_command_api::with_fallbacks(sunday_query_api::routes(state))
@@ -167,7 +184,7 @@ pub(crate) async fn query_instance(pool: &PgPool, client: &async_nats::Client, p
 pub(crate) async fn polling_instance(pool: &PgPool) -> Router {
     let base = pool.connect_options().as_ref().clone();
     let read_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("read pool: {e}"));
-    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5) };
+    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5), ..Default::default() };
     let state = QueryState::new(config, read_pool);
     state.poll_checkpoint(Duration::from_millis(50));
     sunday_command_api::with_fallbacks(sunday_query_api::routes(state))

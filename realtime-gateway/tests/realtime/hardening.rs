@@ -203,3 +203,37 @@ async fn a_workspace_removal_published_while_a_gateway_was_cut_off_still_evicts(
         }
     }
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_user_is_bounded_in_frames_per_second_and_sockets_held(pool: PgPool) {
+    let config = sunday_realtime_gateway::Config {
+        rate_limits: sunday_edge::Limits { frames: std::num::NonZeroU32::new(5), ..Default::default() },
+        max_sockets_per_user: 2,
+        ..Default::default()
+    };
+    let sys = System::with_config(&pool, config).await;
+    let owner = user();
+    let mut first = Client::connect(sys.addr, owner).await;
+    let _second = Client::connect(sys.addr, owner).await;
+    let url = format!("ws://{}/v1/ws?token={}", sys.addr, token(owner));
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            assert!(response.headers().get("retry-after").is_some());
+        }
+        other => panic!("a third socket of one user was not refused: {:?}", other.map(|_| ())),
+    }
+    let _elsewhere = Client::connect(sys.addr, user()).await;
+
+    for _ in 0..40 {
+        first.send("ping", json!({})).await;
+    }
+    let mut frames: Vec<Value> = Vec::new();
+    while let Some(f) = first.next_within(Duration::from_millis(500)).await {
+        frames.push(f);
+    }
+    let pongs = frames.iter().filter(|f| f["event"] == "pong").count();
+    let limited = frames.iter().filter(|f| f["event"] == "error" && f["data"]["code"] == "rate-limited").count();
+    assert!((10..40).contains(&pongs), "a burst of 10 frames passes, most of the rest are dropped: {pongs} pongs");
+    assert_eq!(limited, 1, "the client is told once, not once per dropped frame");
+}

@@ -97,7 +97,7 @@ impl System {
         let feed = Feed::new();
         let (stop_tx, stop) = watch::channel(false);
         let reads = schema::pool(base.clone(), schema::LIVE, 6).await.unwrap_or_else(|e| panic!("read pool: {e}"));
-        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: PATIENCE };
+        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: PATIENCE, ..Default::default() };
         let queries = sunday_query_api::QueryState::new(query_config, reads.clone());
         queries.follow_feed(&feed);
         let projector_pool = schema::pool(base, schema::LIVE, 3).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
