@@ -72,6 +72,21 @@ pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Path segments as text; one that is not valid UTF-8 names no resource (a
+/// 404 in the API's problem shape, not axum's plain-text 400).
+pub struct Segment<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Segment<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(Self(p.0)),
+            Err(_) => Err(ApiError::NotFound("resource")),
+        }
+    }
+}
+
 /// Path ids: anything that is not a UUID names no resource, so it is a 404.
 pub fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))

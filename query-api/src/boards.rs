@@ -1,7 +1,7 @@
 //! Board reads: the caller's boards, one board (with its items), its
 //! statistics and its activity.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +13,7 @@ use crate::access;
 use crate::problem::QueryError;
 use crate::cache::CachedBoard;
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
-use crate::respond::{Reader, Rendered, decode_cursor, encode_cursor, id, limit};
+use crate::respond::{Params, Segment, Reader, Rendered, decode_cursor, encode_cursor, id, limit};
 
 pub(crate) const BOARD_JSON: &str = "SELECT jsonb_build_object(\
     'id', b.board_id, 'workspaceId', b.workspace_id, 'name', b.name, 'description', b.description, \
@@ -39,7 +39,7 @@ const READERS: &str = "SELECT user_id FROM rm_workspace_members WHERE workspace_
 
 /// `GET /v1/boards/{id}?include=items`, served from the board cache when it can.
 #[tracing::instrument(skip_all, fields(board_id = %raw))]
-pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>, Query(q): Query<BoardQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<BoardQuery>) -> Result<Response, QueryError> {
     let board_id = id(&raw, "board")?;
     let with_items = q.include.as_deref().is_some_and(|i| i.split(',').any(|p| p.trim() == "items"));
     if let Some(hit) = s.cache.get(board_id, with_items) {
@@ -96,7 +96,7 @@ const LIST: &str = "SELECT b.board_id, jsonb_build_object('id', b.board_id, 'wor
 
 /// `GET /v1/boards?workspaceId=&limit=&cursor=`
 #[tracing::instrument(skip_all)]
-pub(crate) async fn list(State(s): State<QueryState>, reader: Reader, Query(q): Query<ListQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn list(State(s): State<QueryState>, reader: Reader, Params(q): Params<ListQuery>) -> Result<Response, QueryError> {
     let limit = limit(q.limit.as_deref())?;
     let after: Option<BoardCursor> = decode_cursor(q.cursor.as_deref())?;
     let workspace = match q.workspace_id.as_deref() {
@@ -127,7 +127,7 @@ async fn visible_workspace(s: &QueryState, raw: &str, user: Uuid) -> Result<Uuid
 
 /// `GET /v1/boards/{id}/statistics`
 #[tracing::instrument(skip_all, fields(board_id = %raw))]
-pub(crate) async fn statistics(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>) -> Result<Response, QueryError> {
+pub(crate) async fn statistics(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>) -> Result<Response, QueryError> {
     let board = access::board(&s.pool, id(&raw, "board")?, reader.user_id).await?;
     let row: Option<(i32, Value, Value, f64, String)> = sqlx::query_as(
         "SELECT item_count, by_status, by_assignee, estimated_hours_total::float8, rm_ts(updated_at) FROM rm_board_stats WHERE board_id = $1",
@@ -176,7 +176,7 @@ pub(crate) async fn activity_page(s: &QueryState, reader: &Reader, board: Uuid, 
 
 /// `GET /v1/boards/{id}/activity`
 #[tracing::instrument(skip_all, fields(board_id = %raw))]
-pub(crate) async fn activity(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>, Query(q): Query<PageQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn activity(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<PageQuery>) -> Result<Response, QueryError> {
     let board = access::board(&s.pool, id(&raw, "board")?, reader.user_id).await?;
     activity_page(&s, &reader, board.board_id, None, &q).await
 }

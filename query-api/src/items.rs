@@ -1,7 +1,7 @@
 //! Item reads: a board's items (filtered, in rank order, keyset-paged), one
 //! item, its comments and activity, and file metadata.
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use crate::access;
 use crate::boards::{PageQuery, activity_page};
 use crate::problem::QueryError;
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
-use crate::respond::{Reader, decode_cursor, encode_cursor, id, limit};
+use crate::respond::{Params, Segment, Reader, decode_cursor, encode_cursor, id, limit};
 
 /// The filters of an item listing; all must hold.
 #[derive(Default)]
@@ -137,7 +137,7 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
 
 /// `GET /v1/boards/{id}/items?status=&assignee=&tag=&q=&groupId=&limit=&cursor=`
 #[tracing::instrument(skip_all, fields(board_id = %board))]
-pub(crate) async fn board_items(State(s): State<QueryState>, reader: Reader, Path(board): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, QueryError> {
+pub(crate) async fn board_items(State(s): State<QueryState>, reader: Reader, Segment(board): Segment<String>, RawQuery(raw): RawQuery) -> Result<Response, QueryError> {
     list_items(&s, &reader, &board, filters(raw.as_deref())?).await
 }
 
@@ -154,7 +154,7 @@ pub(crate) const ITEM_EXTRAS: &str = "SELECT (SELECT count(*) FROM rm_comments c
 
 /// `GET /v1/items/{id}`: the item with `commentCount` and `files`.
 #[tracing::instrument(skip_all, fields(item_id = %raw))]
-pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>) -> Result<Response, QueryError> {
+pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>) -> Result<Response, QueryError> {
     let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
     let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.item_id = $2");
     let row: ItemRow = sqlx::query_as(&sql).bind(item.board.workspace_id).bind(item.item_id).fetch_one(&s.pool).await?;
@@ -172,7 +172,7 @@ struct PositionCursor {
 
 /// `GET /v1/items/{id}/comments`: oldest first.
 #[tracing::instrument(skip_all, fields(item_id = %raw))]
-pub(crate) async fn comments(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>, Query(q): Query<PageQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn comments(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<PageQuery>) -> Result<Response, QueryError> {
     let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
     let limit = limit(q.limit.as_deref())?;
     let after: Option<PositionCursor> = decode_cursor(q.cursor.as_deref())?;
@@ -192,7 +192,7 @@ pub(crate) async fn comments(State(s): State<QueryState>, reader: Reader, Path(r
 
 /// `GET /v1/items/{id}/activity`
 #[tracing::instrument(skip_all, fields(item_id = %raw))]
-pub(crate) async fn activity(State(s): State<QueryState>, reader: Reader, Path(raw): Path<String>, Query(q): Query<PageQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn activity(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<PageQuery>) -> Result<Response, QueryError> {
     let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
     activity_page(&s, &reader, item.board.board_id, Some(item.item_id), &q).await
 }
@@ -206,7 +206,7 @@ pub(crate) struct FilesQuery {
 
 /// `GET /v1/files?itemId=` or `?boardId=`: file metadata, newest first.
 #[tracing::instrument(skip_all)]
-pub(crate) async fn files(State(s): State<QueryState>, reader: Reader, Query(q): Query<FilesQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn files(State(s): State<QueryState>, reader: Reader, Params(q): Params<FilesQuery>) -> Result<Response, QueryError> {
     let (board, item) = match (q.item_id.as_deref(), q.board_id.as_deref()) {
         (Some(raw), _) => {
             let item = access::item(&s.pool, id(raw, "item")?, reader.user_id).await?;

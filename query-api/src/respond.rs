@@ -174,6 +174,33 @@ pub(crate) fn decode_cursor<T: DeserializeOwned>(raw: Option<&str>) -> Result<Op
     serde_json::from_value(value).map(Some).map_err(|_| bad())
 }
 
+/// Query parameters as `T`; what does not fit (a repeated or malformed
+/// parameter) is a 400 in the API's problem shape, not axum's plain text.
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = QueryError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let parsed = axum::extract::Query::<T>::try_from_uri(&parts.uri).map_err(|e| QueryError::BadRequest(e.body_text()))?;
+        Ok(Self(parsed.0))
+    }
+}
+
+/// A path segment as text; one that is not valid UTF-8 names nothing (404).
+pub(crate) struct Segment<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Segment<T> {
+    type Rejection = QueryError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(Self(p.0)),
+            Err(_) => Err(QueryError::NotFound("resource")),
+        }
+    }
+}
+
 /// A path or query id: anything that is not a UUID names nothing (404).
 pub(crate) fn id(raw: &str, what: &'static str) -> Result<Uuid, QueryError> {
     Uuid::parse_str(raw).map_err(|_| QueryError::NotFound(what))

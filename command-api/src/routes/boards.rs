@@ -1,6 +1,6 @@
 //! Board commands: create, update, archive, columns, groups and members.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -12,7 +12,7 @@ use super::{id_or_new, parsed};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::execute::{Command, execute};
-use crate::extract::{CommandHeaders, JsonBody, non_null, path_id};
+use crate::extract::{Segment, CommandHeaders, JsonBody, non_null, path_id};
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -128,49 +128,49 @@ async fn on_board(s: &AppState, caller: &Caller, h: &CommandHeaders, id: &str, c
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<UpdateBody>) -> Result<Response, ApiError> {
+pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<UpdateBody>) -> Result<Response, ApiError> {
     let cmd = BoardCommand::Update { name: body.value.name, description: body.value.description };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn archive(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn archive(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>) -> Result<Response, ApiError> {
     on_board(&s, &caller, &h, &id, "", BoardCommand::Archive).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn add_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<ColumnBody>) -> Result<Response, ApiError> {
+pub async fn add_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<ColumnBody>) -> Result<Response, ApiError> {
     let cmd = BoardCommand::AddColumn { column: body.value.into(), fallback_id: Uuid::now_v7() };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn update_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, column)): Path<(String, String)>, body: JsonBody<UpdateColumnBody>) -> Result<Response, ApiError> {
+pub async fn update_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, column)): Segment<(String, String)>, body: JsonBody<UpdateColumnBody>) -> Result<Response, ApiError> {
     let column_id = path_id(&column, "column")?;
     let cmd = BoardCommand::UpdateColumn { column_id, title: body.value.title, settings: body.value.settings };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn remove_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, column)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn remove_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, column)): Segment<(String, String)>) -> Result<Response, ApiError> {
     let column_id = path_id(&column, "column")?;
     on_board(&s, &caller, &h, &id, "", BoardCommand::RemoveColumn { column_id }).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn add_group(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<GroupBody>) -> Result<Response, ApiError> {
+pub async fn add_group(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<GroupBody>) -> Result<Response, ApiError> {
     let cmd = BoardCommand::AddGroup { group: body.value.into(), fallback_id: Uuid::now_v7() };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn add_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path(id): Path<String>, body: JsonBody<MemberBody>) -> Result<Response, ApiError> {
+pub async fn add_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<MemberBody>) -> Result<Response, ApiError> {
     let MemberBody { user_id, role } = body.value;
     on_board(&s, &caller, &h, &id, &body.canonical, BoardCommand::AddMember { user_id, role }).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn remove_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Path((id, user)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn remove_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, user)): Segment<(String, String)>) -> Result<Response, ApiError> {
     let user_id = path_id(&user, "member")?;
     on_board(&s, &caller, &h, &id, "", BoardCommand::RemoveMember { user_id }).await
 }

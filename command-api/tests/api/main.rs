@@ -4,6 +4,7 @@
 mod commands;
 mod concurrency;
 mod errors;
+mod fuzz;
 mod hardening;
 mod helpers;
 mod idempotency;

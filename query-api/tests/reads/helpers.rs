@@ -127,6 +127,11 @@ impl System {
         send_to(&self.router, method, path, user, body, headers).await
     }
 
+    /// The whole router, for requests built by hand.
+    pub(crate) fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     /// A command that must succeed.
     pub(crate) async fn command(&self, method: Method, path: &str, user: Uuid, body: Option<Value>) -> Reply {
         let r = self.send(method.clone(), path, user, body, &[]).await;
@@ -145,6 +150,12 @@ impl System {
         let b = self.command(Method::POST, "/v1/boards", owner, Some(json!({"workspaceId": ws, "name": "Roadmap"}))).await;
         (ws, b.id(), b.position())
     }
+}
+
+/// A token for `user`.
+pub(crate) fn token(user: Uuid) -> String {
+    let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None };
+    mint(&Secret::new(SECRET), &claims)
 }
 
 /// Sends a request as `user` to `router`.

@@ -2,6 +2,7 @@
 //! projector running, reads through the query API, on a real PostgreSQL.
 
 mod cluster;
+mod fuzz;
 mod hardening;
 mod helpers;
 mod cache;

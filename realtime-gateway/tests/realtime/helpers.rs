@@ -233,6 +233,11 @@ impl Client {
         Self { ws }
     }
 
+    /// Sends any message as it is.
+    pub(crate) async fn send_message(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap_or_else(|e| panic!("send: {e}"));
+    }
+
     pub(crate) async fn send(&mut self, event: &str, data: Value) {
         let text = json!({"event": event, "data": data}).to_string();
         self.ws.send(Message::text(text)).await.unwrap_or_else(|e| panic!("send: {e}"));

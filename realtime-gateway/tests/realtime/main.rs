@@ -2,6 +2,7 @@
 //! system on a real PostgreSQL (and a real NATS for the JetStream cases).
 
 mod delivery;
+mod fuzz;
 mod hardening;
 mod helpers;
 mod nats;
