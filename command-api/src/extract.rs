@@ -62,6 +62,19 @@ fn is_json(headers: &HeaderMap) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
+/// For integer fields: a JSON number with no fractional part (`5` or `5.0`,
+/// both integers to JSON Schema); anything else is a wrong type.
+pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!("{n} is not a whole number in range"))),
+    }
+}
+
 /// For `Option` fields that may be absent but not `null`: `null` is a wrong type.
 pub fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)

@@ -19,6 +19,11 @@ use crate::store::RecordedEvent;
 use crate::text::{check_len, parse_uuid};
 use crate::workspace::Workspace;
 
+/// The most columns a board has (a board's columns are read with every item).
+pub const MAX_COLUMNS: usize = 200;
+/// The most groups a board has.
+pub const MAX_GROUPS: usize = 200;
+
 /// A board and its items as the log folds them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Board {
@@ -270,6 +275,9 @@ fn decide_create(ws: &Workspace, state: Option<&Board>, ctx: &Ctx<'_>, cmd: &Boa
 }
 
 fn parse_columns(v: &mut Violations, drafts: &[ColumnDraft], next_id: &mut dyn FnMut() -> Uuid) -> Vec<Column> {
+    if drafts.len() > MAX_COLUMNS {
+        v.push("columns", format!("a board has at most {MAX_COLUMNS} columns"));
+    }
     let mut out: Vec<Column> = Vec::new();
     for (i, d) in drafts.iter().enumerate() {
         let prefix = format!("columns[{i}]");
@@ -288,6 +296,9 @@ fn parse_columns(v: &mut Violations, drafts: &[ColumnDraft], next_id: &mut dyn F
 fn parse_groups(v: &mut Violations, drafts: &[GroupDraft], next_id: &mut dyn FnMut() -> Uuid) -> Vec<Group> {
     if drafts.is_empty() {
         v.push("groups", "a board needs at least one group");
+    }
+    if drafts.len() > MAX_GROUPS {
+        v.push("groups", format!("a board has at most {MAX_GROUPS} groups"));
     }
     let mut out: Vec<Group> = Vec::new();
     for (i, d) in drafts.iter().enumerate() {
@@ -350,6 +361,9 @@ fn add_column(board: &Board, ctx: &Ctx<'_>, draft: &ColumnDraft, fallback: Uuid)
     if board.columns.iter().any(|c| c.key == draft.key) {
         v.push("key", "another column of the board has this key");
     }
+    if board.columns.len() >= MAX_COLUMNS {
+        v.push("key", format!("the board has {MAX_COLUMNS} columns already, the most it may"));
+    }
     v.finish()?;
     let column = column.ok_or_else(|| DomainError::invalid("id", "must be a UUID"))?;
     Ok(Decision::Append(DomainEvent::ColumnAdded(ColumnAdded { board_id: board.id, column })))
@@ -385,6 +399,9 @@ fn add_group(board: &Board, ctx: &Ctx<'_>, draft: &GroupDraft, fallback: Uuid) -
     }
     let mut v = Violations::default();
     let group = parse_group(&mut v, "", draft, fallback);
+    if board.groups.len() >= MAX_GROUPS {
+        v.push("title", format!("the board has {MAX_GROUPS} groups already, the most it may"));
+    }
     v.finish()?;
     let group = group.ok_or_else(|| DomainError::invalid("id", "must be a UUID"))?;
     Ok(Decision::Append(DomainEvent::GroupAdded(GroupAdded { board_id: board.id, group })))

@@ -344,7 +344,7 @@ fn attach_file(item: &Item, ctx: &Ctx<'_>, id: &str, name: &str, content_type: &
     let file_id = parse_uuid(&mut v, "id", id);
     check_len(&mut v, "name", name, 1, 255);
     let (kind, sub) = content_type.split_once('/').unwrap_or(("", ""));
-    if kind.is_empty() || sub.is_empty() || content_type.len() > 255 || content_type.contains(char::is_whitespace) {
+    if kind.is_empty() || sub.is_empty() || content_type.chars().count() > 255 || content_type.contains(char::is_whitespace) {
         v.push("contentType", "must be a media type such as image/png");
     }
     if !(0..=MAX_FILE_SIZE).contains(&size) {

@@ -78,7 +78,7 @@ fn check_avatar(v: &mut Violations, avatar: &str) {
     if avatar.is_empty() {
         return;
     }
-    if !is_url || avatar.len() > 2048 || avatar.contains(char::is_whitespace) {
+    if !is_url || avatar.chars().count() > 2048 || avatar.contains(char::is_whitespace) {
         v.push("avatar", "must be an http(s) URL of at most 2048 characters, or empty");
     }
 }

@@ -13,6 +13,9 @@ pub enum QueryError {
     /// A malformed query parameter, cursor or header.
     #[error("{0}")]
     BadRequest(String),
+    /// A query parameter that is not what it must be (`errors` names it).
+    #[error("{field}: {message}")]
+    BadParameter { field: &'static str, message: String },
     /// Unknown resource, or one the caller may not read.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -34,7 +37,7 @@ impl QueryError {
     fn spec(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
+            Self::BadRequest(_) | Self::BadParameter { .. } => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "/problems/not-found", "Not found"),
             Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
@@ -59,7 +62,7 @@ impl IntoResponse for QueryError {
             other => other.to_string(),
         };
         let mut body = json!({ "type": problem_type, "title": title, "status": status.as_u16(), "detail": detail });
-        if let Self::Unprocessable { field, message } = &self {
+        if let Self::Unprocessable { field, message } | Self::BadParameter { field, message } = &self {
             body["errors"] = json!([{ "field": field, "message": message }]);
         }
         let mut response = (status, body.to_string()).into_response();

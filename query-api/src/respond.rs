@@ -150,7 +150,7 @@ impl Rendered {
 /// The page size: default 50, at most 500.
 pub(crate) fn limit(raw: Option<&str>) -> Result<i64, QueryError> {
     let Some(raw) = raw else { return Ok(50) };
-    let n: i64 = raw.parse().map_err(|_| QueryError::BadRequest("limit must be an integer".into()))?;
+    let n: i64 = raw.parse().map_err(|_| QueryError::BadParameter { field: "limit", message: "must be an integer".into() })?;
     if !(1..=500).contains(&n) {
         return Err(QueryError::Unprocessable { field: "limit", message: "must be between 1 and 500".into() });
     }
@@ -164,8 +164,9 @@ pub(crate) fn encode_cursor<T: Serialize>(key: &T) -> String {
 
 /// Decodes a cursor made by `encode_cursor`; anything else is a 400.
 pub(crate) fn decode_cursor<T: DeserializeOwned>(raw: Option<&str>) -> Result<Option<T>, QueryError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let bad = || QueryError::BadRequest("cursor is not one this API made".into());
+    // An empty `cursor=` is the first page, as if absent.
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(None) };
+    let bad = || QueryError::BadParameter { field: "cursor", message: "is not one this API made (use a nextCursor)".into() };
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if sunday_domain::text::nul_path(&value, "").is_some() {

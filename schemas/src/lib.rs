@@ -5,63 +5,41 @@
 //! or produce the JSON; `tests/agree.rs` fails when a committed file differs
 //! from what the types generate (`SUNDAY_UPDATE_SCHEMAS=1` rewrites them).
 
+mod openapi;
+mod reads;
+
 use schemars::{Schema, schema_for};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sunday_command_api::routes::{boards, items, me, workspaces};
 
-/// A command: its route, the file of its body's schema, and the schema.
+/// A command body: the file of its schema, and the schema.
 pub struct Command {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub summary: &'static str,
     pub file: &'static str,
     pub schema: Schema,
 }
 
-/// Every command that takes a JSON body.
+/// Every command body (the routes that take them are in `openapi.rs`).
 pub fn commands() -> Vec<Command> {
-    let c = |method, path, summary, file, schema| Command { method, path, summary, file, schema };
+    let c = |file, schema| Command { file, schema };
     vec![
-        c("post", "/v1/workspaces", "Create a workspace", "create-workspace", schema_for!(workspaces::CreateBody)),
-        c("patch", "/v1/workspaces/{id}", "Rename a workspace", "rename-workspace", schema_for!(workspaces::RenameBody)),
-        c("post", "/v1/workspaces/{id}/members", "Add a workspace member", "add-workspace-member", schema_for!(workspaces::MemberBody)),
-        c("post", "/v1/boards", "Create a board", "create-board", schema_for!(boards::CreateBody)),
-        c("patch", "/v1/boards/{id}", "Update a board", "update-board", schema_for!(boards::UpdateBody)),
-        c("post", "/v1/boards/{id}/columns", "Add a column", "add-column", schema_for!(boards::ColumnBody)),
-        c("patch", "/v1/boards/{id}/columns/{column_id}", "Update a column", "update-column", schema_for!(boards::UpdateColumnBody)),
-        c("post", "/v1/boards/{id}/groups", "Add a group", "add-group", schema_for!(boards::GroupBody)),
-        c("post", "/v1/boards/{id}/members", "Add a board member", "add-board-member", schema_for!(boards::MemberBody)),
-        c("post", "/v1/items", "Create an item", "create-item", schema_for!(items::CreateBody)),
-        c("put", "/v1/items/{id}", "Update an item", "update-item", schema_for!(items::UpdateBody)),
-        c("post", "/v1/items/{id}/move", "Move an item", "move-item", schema_for!(items::MoveBody)),
-        c("post", "/v1/items/{id}/assignees", "Assign a user", "assign-item", schema_for!(items::AssignBody)),
-        c("post", "/v1/items/{id}/comments", "Comment on an item", "add-comment", schema_for!(items::CommentBody)),
-        c("post", "/v1/items/{id}/files", "Attach file metadata", "attach-file", schema_for!(items::FileBody)),
-        c("put", "/v1/me", "Update the caller's profile", "update-profile", schema_for!(me::ProfileBody)),
+        c("create-workspace", schema_for!(workspaces::CreateBody)),
+        c("rename-workspace", schema_for!(workspaces::RenameBody)),
+        c("add-workspace-member", schema_for!(workspaces::MemberBody)),
+        c("create-board", schema_for!(boards::CreateBody)),
+        c("update-board", schema_for!(boards::UpdateBody)),
+        c("add-column", schema_for!(boards::ColumnBody)),
+        c("update-column", schema_for!(boards::UpdateColumnBody)),
+        c("add-group", schema_for!(boards::GroupBody)),
+        c("add-board-member", schema_for!(boards::MemberBody)),
+        c("create-item", schema_for!(items::CreateBody)),
+        c("update-item", schema_for!(items::UpdateBody)),
+        c("move-item", schema_for!(items::MoveBody)),
+        c("assign-item", schema_for!(items::AssignBody)),
+        c("add-comment", schema_for!(items::CommentBody)),
+        c("attach-file", schema_for!(items::FileBody)),
+        c("update-profile", schema_for!(me::ProfileBody)),
     ]
 }
-
-/// Routes without a body: (method, path, summary).
-pub const OTHER_ROUTES: &[(&str, &str, &str)] = &[
-    ("delete", "/v1/workspaces/{id}/members/{user_id}", "Remove a workspace member"),
-    ("post", "/v1/boards/{id}/archive", "Archive a board"),
-    ("delete", "/v1/boards/{id}/columns/{column_id}", "Remove a column"),
-    ("delete", "/v1/boards/{id}/members/{user_id}", "Remove a board member"),
-    ("delete", "/v1/items/{id}", "Delete an item"),
-    ("delete", "/v1/items/{id}/assignees/{user_id}", "Unassign a user"),
-    ("get", "/v1/workspaces", "Workspaces the caller belongs to"),
-    ("get", "/v1/boards", "Boards the caller is a member of"),
-    ("get", "/v1/boards/{id}", "One board (include=items for its items)"),
-    ("get", "/v1/boards/{id}/items", "A board's items, filtered and paginated"),
-    ("get", "/v1/boards/{id}/statistics", "A board's statistics"),
-    ("get", "/v1/boards/{id}/activity", "A board's activity, newest first"),
-    ("get", "/v1/items", "Items of a board (?boardId=)"),
-    ("get", "/v1/items/{id}", "One item with its comment count and files"),
-    ("get", "/v1/items/{id}/comments", "An item's comments, oldest first"),
-    ("get", "/v1/items/{id}/activity", "An item's activity, newest first"),
-    ("get", "/v1/files", "File metadata of an item or board"),
-    ("get", "/v1/ws", "The realtime WebSocket (frames: websocket/client-frames.schema.json)"),
-];
 
 /// Drops `"default": null` where `null` is not a value the field takes (a field
 /// that may be absent but not `null`: schemars reports the Rust default).
@@ -92,54 +70,49 @@ fn tidy(schema: &Schema) -> Value {
     v
 }
 
-/// The OpenAPI 3.1 document: every route, bodies by reference to their schema files.
+/// Rewrites `#/$defs/X` references as `#/components/schemas/X`.
+fn rebase_refs(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get_mut("$ref")
+                && let Some(name) = r.strip_prefix("#/$defs/")
+            {
+                *r = format!("#/components/schemas/{name}");
+            }
+            o.values_mut().for_each(rebase_refs);
+        }
+        Value::Array(a) => a.iter_mut().for_each(rebase_refs),
+        _ => {}
+    }
+}
+
+/// The OpenAPI 3.1 document, self-contained: the command bodies and what
+/// they use are inlined as components.
 pub fn openapi() -> Value {
-    let mut paths = Map::new();
-    let problem = json!({"description": "An error (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
-    let mut add = |method: &str, path: &str, summary: &str, body: Option<&str>| {
-        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
-        let mut op = json!({"summary": summary, "responses": {"default": problem.clone()}});
-        let params: Vec<Value> = path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}))
-            .collect();
-        if !params.is_empty() {
-            op["parameters"] = Value::Array(params);
-        }
-        if let Some(file) = body {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("commands/{file}.schema.json")}}}});
-            op["responses"]["2XX"] = json!({"description": "The command's `{data: {id, version, position}}`", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CommandAnswer"}}}});
-        } else {
-            op["responses"]["2XX"] = json!({"description": "Success: `{data: ...}`"});
-        }
-        entry[method] = op;
-    };
+    let mut bodies: Vec<(&'static str, Value)> = Vec::new();
+    let mut shared: Vec<(&'static str, Value)> = Vec::new();
     for c in commands() {
-        add(c.method, c.path, c.summary, Some(c.file));
+        let mut v = tidy(&c.schema);
+        if let Some(o) = v.as_object_mut() {
+            o.remove("$schema");
+            o.remove("title");
+            if let Some(Value::Object(defs)) = o.remove("$defs") {
+                for (name, def) in defs {
+                    let name: &'static str = Box::leak(name.into_boxed_str());
+                    if !shared.iter().any(|(n, _)| *n == name) {
+                        shared.push((name, def));
+                    }
+                }
+            }
+        }
+        bodies.push((c.file, v));
     }
-    for (method, path, summary) in OTHER_ROUTES {
-        add(method, path, summary, None);
+    let mut doc = openapi::document(bodies);
+    for (name, def) in shared {
+        doc["components"]["schemas"][name] = def;
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Sunday API", "version": "1", "description": "See api.md for the full contract; bodies are described by the JSON Schemas beside this file."},
-        "security": [{"bearer": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {
-                "CommandAnswer": {"type": "object", "required": ["data"], "properties": {"data": {"type": "object",
-                    "required": ["id", "version", "position"],
-                    "properties": {"id": {"type": "string", "format": "uuid"}, "entityId": {"type": "string", "format": "uuid"},
-                        "version": {"type": "integer"}, "position": {"type": "integer"}}}}},
-                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
-                    "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
-                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
-            },
-        },
-    })
+    rebase_refs(&mut doc);
+    doc
 }
 
 /// Every document, by its path under `schemas/`.

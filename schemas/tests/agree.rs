@@ -103,3 +103,51 @@ fn every_event_type_has_a_schema() {
         assert!(frames.contains(&format!("\"const\":\"{e}\"")), "{e} missing from the server frames");
     }
 }
+
+/// Every `$ref` of a document, with where it points.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get("$ref") {
+                out.push(r.clone());
+            }
+            o.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_openapi_document_stands_alone_and_links_creates_to_what_takes_their_ids() {
+    let doc = sunday_schemas::openapi();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    for r in &found {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("a reference outside the document: {r}"));
+        assert!(doc["components"]["schemas"].get(name).is_some(), "{r} does not resolve");
+    }
+    let mut ids = BTreeSet::new();
+    let mut links = Vec::new();
+    for ops in doc["paths"].as_object().into_iter().flatten().map(|(_, o)| o) {
+        for op in ops.as_object().into_iter().flatten().map(|(_, op)| op) {
+            assert!(ids.insert(op["operationId"].as_str().unwrap_or_default().to_owned()), "operationIds are unique");
+            for resp in op["responses"].as_object().into_iter().flatten().map(|(_, r)| r) {
+                links.extend(resp["links"].as_object().into_iter().flatten().map(|(_, l)| l["operationId"].as_str().unwrap_or_default().to_owned()));
+            }
+        }
+    }
+    assert!(links.iter().all(|l| ids.contains(l)), "every link names an operation: {links:?}");
+    for create in ["createWorkspace", "createBoard", "createItem", "addColumn"] {
+        let op = doc["paths"].as_object().into_iter().flatten().flat_map(|(_, o)| o.as_object().into_iter().flatten()).map(|(_, op)| op)
+            .find(|op| op["operationId"] == create).cloned().unwrap_or_default();
+        let linked = op["responses"].as_object().into_iter().flatten().any(|(_, r)| r["links"].as_object().is_some_and(|l| !l.is_empty()));
+        assert!(linked, "{create} links to the operations that take its id");
+    }
+    // The rules the server applies are in the bodies: unknown fields, lengths, enums.
+    let create_item = &doc["components"]["schemas"]["CreateItemBody"];
+    assert_eq!(create_item["additionalProperties"], json!(false));
+    assert_eq!(create_item["properties"]["name"]["minLength"], json!(1));
+    assert!(doc["components"]["schemas"]["WorkspaceRole"]["enum"].as_array().is_some_and(|e| e.len() == 4));
+    assert_eq!(doc["components"]["schemas"]["AttachFileBody"]["properties"]["size"]["type"], json!("integer"));
+}

@@ -16,17 +16,21 @@ use crate::extract::{Segment, CommandHeaders, JsonBody, non_null, path_id};
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = crate::routes::schema::status_needs_labels)]
 pub struct ColumnBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     id: Option<String>,
+    #[schemars(regex(pattern = crate::routes::schema::KEY))]
     key: String,
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::routes::schema::NON_BLANK))]
     title: String,
     #[serde(rename = "type")]
+    #[schemars(with = "sunday_domain::columns::ColumnType")]
     column_type: String,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "Map<String, Value>")]
+    #[schemars(schema_with = "crate::routes::schema::settings")]
     settings: Option<Map<String, Value>>,
 }
 
@@ -37,13 +41,15 @@ impl From<ColumnBody> for ColumnDraft {
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GroupBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     id: Option<String>,
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::routes::schema::NON_BLANK))]
     title: String,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", regex(pattern = r"^#[0-9a-fA-F]{6}$"))]
     color: Option<String>,
 }
 
@@ -54,48 +60,54 @@ impl From<GroupBody> for GroupDraft {
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     id: Option<String>,
+    #[schemars(with = "uuid::Uuid")]
     workspace_id: String,
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::routes::schema::NON_BLANK))]
     name: String,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 10_000), regex(pattern = crate::routes::schema::TEXT))]
     description: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "Vec<ColumnBody>")]
+    #[schemars(with = "Vec<ColumnBody>", length(max = 200))]
     columns: Option<Vec<ColumnBody>>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "Vec<GroupBody>")]
+    #[schemars(with = "Vec<GroupBody>", length(min = 1, max = 200))]
     groups: Option<Vec<GroupBody>>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(min = 1, max = 200), regex(pattern = crate::routes::schema::NON_BLANK))]
     name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 10_000), regex(pattern = crate::routes::schema::TEXT))]
     description: Option<String>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateColumnBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(min = 1, max = 200), regex(pattern = crate::routes::schema::NON_BLANK))]
     title: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "Map<String, Value>")]
+    #[schemars(schema_with = "crate::routes::schema::settings")]
     settings: Option<Map<String, Value>>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberBody {
+    #[schemars(with = "uuid::Uuid")]
     user_id: String,
+    #[schemars(with = "sunday_domain::roles::BoardRole")]
     role: String,
 }
 

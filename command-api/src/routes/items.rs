@@ -17,71 +17,80 @@ use crate::extract::{Segment, CommandHeaders, JsonBody, non_null, nullable, path
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     id: Option<String>,
+    #[schemars(with = "uuid::Uuid")]
     board_id: String,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     group_id: Option<String>,
+    #[schemars(length(min = 1, max = 500), regex(pattern = crate::routes::schema::NON_BLANK))]
     name: String,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 10_000), regex(pattern = crate::routes::schema::TEXT))]
     description: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "BTreeMap<String, Value>")]
+    #[schemars(schema_with = "crate::routes::schema::item_data")]
     item_data: Option<BTreeMap<String, Value>>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(min = 1, max = 500), regex(pattern = crate::routes::schema::NON_BLANK))]
     name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 10_000), regex(pattern = crate::routes::schema::TEXT))]
     description: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "BTreeMap<String, Value>")]
+    #[schemars(schema_with = "crate::routes::schema::item_data")]
     item_data: Option<BTreeMap<String, Value>>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MoveBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     group_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<uuid::Uuid>")]
     after_item_id: Option<Option<String>>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignBody {
+    #[schemars(with = "uuid::Uuid")]
     user_id: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CommentBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     id: Option<String>,
+    #[schemars(length(min = 1, max = 10_000), regex(pattern = crate::routes::schema::NON_BLANK))]
     body: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FileBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     id: Option<String>,
+    #[schemars(length(min = 1, max = 255), regex(pattern = crate::routes::schema::NON_BLANK))]
     name: String,
+    #[schemars(length(max = 255), regex(pattern = crate::routes::schema::CONTENT_TYPE))]
     content_type: String,
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    #[schemars(range(min = 0, max = 9_007_199_254_740_991_i64))]
     size: i64,
 }
 

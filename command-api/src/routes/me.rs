@@ -12,16 +12,17 @@ use crate::extract::{CommandHeaders, JsonBody, non_null};
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfileBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 100), regex(pattern = crate::routes::schema::TEXT))]
     first_name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 100), regex(pattern = crate::routes::schema::TEXT))]
     last_name: Option<String>,
+    /// An http(s) URL, or empty to clear it.
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 2048), regex(pattern = crate::routes::schema::AVATAR))]
     avatar: Option<String>,
 }
 

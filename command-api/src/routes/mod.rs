@@ -4,6 +4,7 @@
 pub mod boards;
 pub mod items;
 pub mod me;
+pub mod schema;
 pub mod workspaces;
 
 use axum::Router;

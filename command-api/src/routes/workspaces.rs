@@ -13,22 +13,29 @@ use crate::extract::{Segment, CommandHeaders, JsonBody, non_null, path_id};
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "String")]
+    #[schemars(with = "uuid::Uuid")]
     id: Option<String>,
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::routes::schema::NON_BLANK))]
     name: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RenameBody {
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::routes::schema::NON_BLANK))]
     name: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct MemberBody {
+    #[schemars(with = "uuid::Uuid")]
     user_id: String,
+    #[schemars(with = "sunday_domain::roles::WorkspaceRole")]
     role: String,
 }
 

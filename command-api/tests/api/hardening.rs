@@ -180,3 +180,14 @@ async fn a_user_over_the_command_rate_gets_429_and_appends_nothing(pool: PgPool)
     assert_eq!(app.event_count().await, i64::try_from(created).unwrap_or(0), "a limited command appends nothing");
     assert_eq!(app.post("/v1/workspaces", patient, json!({"name": "mine"})).await.status, StatusCode::CREATED, "limits are per user");
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn unknown_fields_are_400_as_the_schemas_say(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let owner = user();
+    let before = app.event_count().await;
+    let r = app.post("/v1/workspaces", owner, json!({"name": "x", "nmae": "typo"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("nmae")), "{}", r.body);
+    assert_eq!(app.event_count().await, before);
+}
