@@ -177,8 +177,22 @@ pub(crate) struct PresenceUpdate {
 pub(crate) struct CursorPosition {
     x: f64,
     y: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Sent to every socket of the room each window: kept short.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "short_text")]
+    #[schemars(length(max = 256))]
     element_id: Option<String>,
+}
+
+/// The longest identifier a client may send to be echoed back or shared
+/// (`elementId`, `updateId`).
+pub(crate) const MAX_ID_TEXT: usize = 256;
+
+fn short_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.chars().count() > MAX_ID_TEXT {
+        return Err(serde::de::Error::custom(format!("at most {MAX_ID_TEXT} characters")));
+    }
+    Ok(Some(s))
 }
 
 
@@ -192,6 +206,7 @@ pub(crate) struct CursorMove {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OptimisticUpdate {
+    #[schemars(length(max = 256))]
     pub(crate) update_id: String,
     #[serde(rename = "type")]
     pub(crate) kind: String,

@@ -38,6 +38,8 @@ const FRAGMENT: usize = 2048;
 /// Optimistic updates one socket may have running at once; more are
 /// answered `update-rejected` with status 429.
 pub(crate) const UPDATES_IN_FLIGHT: usize = 8;
+/// Boards one socket may have joined at once (each is a room to follow).
+pub(crate) const MAX_JOINED: usize = 100;
 
 /// The upgraded connection.
 pub(crate) type WebSocket = tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
@@ -288,6 +290,10 @@ impl Conn {
 
     async fn join(&mut self, req: JoinBoard) -> Result<(), Close> {
         self.leave(req.board_id);
+        if self.joined.len() >= MAX_JOINED {
+            let message = format!("a socket may join at most {MAX_JOINED} boards; leave one first");
+            return self.send_text(frame::error("limit-reached", message)).await;
+        }
         let room = match self.gateway.enter_room(req.board_id, self.user(), self.outbox.clone()).await {
             Ok(room) => room,
             Err(Refused::Forbidden | Refused::Unverified) => return self.send_text(forbidden()).await,

@@ -54,8 +54,9 @@ fn send(outbox: &crate::socket::Outbox, answer: Utf8Bytes) {
 }
 
 async fn answer(gateway: &Gateway, caller: &Caller, data: Value) -> Utf8Bytes {
-    let Some(update_id) = data.get("updateId").and_then(Value::as_str).map(str::to_owned) else {
-        return frame::error("bad-request", "an optimistic-update needs a string updateId");
+    let update_id = data.get("updateId").and_then(Value::as_str).filter(|id| id.chars().count() <= frame::MAX_ID_TEXT);
+    let Some(update_id) = update_id.map(str::to_owned) else {
+        return frame::error("bad-request", format!("an optimistic-update needs a string updateId of at most {} characters", frame::MAX_ID_TEXT));
     };
     let item = data.pointer("/data/itemId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
     let Some(item) = item else {

@@ -237,3 +237,27 @@ async fn a_user_is_bounded_in_frames_per_second_and_sockets_held(pool: PgPool) {
     assert!((10..40).contains(&pongs), "a burst of 10 frames passes, most of the rest are dropped: {pongs} pongs");
     assert_eq!(limited, 1, "the client is told once, not once per dropped frame");
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn what_a_socket_shares_or_follows_is_bounded(pool: PgPool) {
+    let sys = System::start(&pool).await;
+    let owner = user();
+    let (_, board) = sys.board(owner).await;
+    let mut c = Client::connect(sys.addr, owner).await;
+    c.join(board).await;
+    // An elementId is shared with every socket of the room each window: kept short.
+    c.send("cursor-move", json!({"boardId": board, "position": {"x": 1, "y": 1, "elementId": "e".repeat(300)}})).await;
+    assert_eq!(c.expect("error").await["data"]["code"], "bad-request");
+    c.send("optimistic-update", json!({"updateId": "u".repeat(300), "type": "item_update", "data": {}})).await;
+    assert_eq!(c.expect("error").await["data"]["code"], "bad-request", "a long updateId is not echoed back");
+    // A socket follows at most 100 boards at once.
+    for _ in 0..99 {
+        let (_, other) = sys.board(owner).await;
+        c.join(other).await;
+    }
+    let (_, one_too_many) = sys.board(owner).await;
+    c.send("join-board", json!({"boardId": one_too_many})).await;
+    assert_eq!(c.expect("error").await["data"]["code"], "limit-reached");
+    c.send("leave-board", json!({"boardId": board})).await;
+    c.join(one_too_many).await;
+}
