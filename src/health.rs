@@ -1,6 +1,8 @@
 //! `/healthz` (the process is alive) and `/readyz` (it can serve: the
-//! database answers, NATS is connected when configured, and the projection is
-//! not too far behind when this process projects), for every role.
+//! database answers, NATS is connected when configured, the projection is
+//! not too far behind when this process projects, and no task it depends on
+//! is down or retrying), for every role. `/readyz` also says which elected
+//! roles this process leads.
 
 use axum::Router;
 use axum::extract::State;
@@ -18,6 +20,8 @@ pub(crate) struct Health {
     /// With the projector role: the read models' pool and the most events the
     /// projection may lag behind while still ready.
     pub(crate) projection: Option<(PgPool, i64)>,
+    /// The process's supervised tasks.
+    pub(crate) tasks: sunday_runtime::Tasks,
 }
 
 pub(crate) fn routes(health: Health) -> Router {
@@ -40,8 +44,33 @@ async fn ready(State(h): State<Health>) -> impl IntoResponse {
         checks.insert("projectionLagEvents".into(), lag.map_or(Value::Null, Value::from));
         ok &= fresh;
     }
+    let (tasks, leading, healthy) = task_states(&h.tasks);
+    ok &= healthy;
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(json!({ "status": if ok { "ready" } else { "not ready" }, "checks": checks })))
+    let body = json!({ "status": if ok { "ready" } else { "not ready" }, "checks": checks, "tasks": tasks, "leading": leading });
+    (status, axum::Json(body))
+}
+
+/// Each task's state (`running`, `standby`, `retrying: <why>`...), the
+/// elected roles this process leads, and whether every critical task is well.
+fn task_states(tasks: &sunday_runtime::Tasks) -> (Map<String, Value>, Map<String, Value>, bool) {
+    use sunday_runtime::State;
+    let (mut states, mut leading, mut healthy) = (Map::new(), Map::new(), true);
+    for t in tasks.report() {
+        let state = match &t.state {
+            State::Starting => "starting".to_owned(),
+            State::Running => "running".to_owned(),
+            State::Standby => "standby".to_owned(),
+            State::Retrying(why) => format!("retrying: {why}"),
+            State::Stopped => "stopped".to_owned(),
+        };
+        healthy &= !t.critical || t.state.is_healthy();
+        states.insert(t.name.into(), json!(state));
+        if let Some(l) = t.leading {
+            leading.insert(t.name.into(), json!(l));
+        }
+    }
+    (states, leading, healthy)
 }
 
 #[cfg(test)]
@@ -61,9 +90,17 @@ mod tests {
     async fn ready_while_the_database_answers(pool: PgPool) {
         let own = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(pool.connect_options().as_ref().clone()).await;
         let own = own.unwrap_or_else(|e| panic!("{e}"));
-        let app = routes(Health { pool: own.clone(), nats: None, projection: None });
+        let tasks = sunday_runtime::Tasks::new();
+        let app = routes(Health { pool: own.clone(), nats: None, projection: None, tasks: tasks.clone() });
         assert_eq!(status(&app, "/healthz").await, StatusCode::OK);
         assert_eq!(status(&app, "/readyz").await, StatusCode::OK);
+        let task = tasks.register("publisher", true);
+        task.failing(&"JetStream is gone");
+        assert_eq!(status(&app, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE, "a critical task retrying");
+        task.standby();
+        assert_eq!(status(&app, "/readyz").await, StatusCode::OK, "a standby is ready");
+        tasks.register("housekeeping", false).failing(&"later");
+        assert_eq!(status(&app, "/readyz").await, StatusCode::OK, "housekeeping is not critical");
         own.close().await;
         assert_eq!(status(&app, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status(&app, "/healthz").await, StatusCode::OK, "alive even when not ready");

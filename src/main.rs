@@ -217,6 +217,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let base = base_options(common)?;
     sunday_projector::prepare(&store, base.clone()).await.context("preparing the read models")?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let tasks = sunday_runtime::Tasks::new();
     let feed = sunday_projector::Feed::new();
     let nats = match &common.nats_url {
         Some(url) => Some(async_nats::connect(url.as_str()).await.with_context(|| format!("connecting to NATS at {url}"))?),
@@ -226,14 +227,13 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     if let (Some(client), true) = (&nats, roles.projector) {
         sunday_projector::announce::publish(&feed, client.clone(), &common.nats_prefix);
         let js = async_nats::jetstream::new(client.clone());
-        let run = sunday_command_api::publisher::run(store.clone(), js, common.nats_prefix.clone(), stop.clone());
-        publisher = Some(tokio::spawn(run));
+        publisher = Some(sunday_command_api::publisher::spawn(&tasks, store.clone(), js, common.nats_prefix.clone(), stop.clone()));
     }
     let mut app = axum::Router::new();
     let commands = AppState::new(command_config(common), store.clone());
     let commands_limits = commands.limits.clone();
     if roles.commands {
-        spawn_housekeeping(&commands);
+        spawn_housekeeping(&commands, &tasks);
         app = app.merge(sunday_command_api::routes(commands.clone()));
     }
     let reads = match roles.queries || roles.gateway {
@@ -252,7 +252,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         } else if let Some(client) = &nats {
             state.follow_nats(client, &common.nats_prefix).await.context("subscribing to invalidations")?;
         }
-        state.poll_checkpoint(std::time::Duration::from_secs(1));
+        state.poll_checkpoint(std::time::Duration::from_secs(1), &tasks);
         app = app.merge(sunday_query_api::routes(state));
     }
     let mut pools = vec![("events", store.pool().clone())];
@@ -260,7 +260,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         pools.push(("reads", r.clone()));
     }
     let gateway = match (roles.gateway, reads) {
-        (true, Some(reads)) => Some(start_gateway(common, &store, commands, reads, nats.as_ref()).await?),
+        (true, Some(reads)) => Some(start_gateway(common, &store, commands, reads, nats.as_ref(), &tasks).await?),
         _ => None,
     };
     if let Some(g) = &gateway {
@@ -272,16 +272,17 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
             batch_size: common.projector_batch,
             activity_retention_months: common.activity_retention_months,
         };
-        let pool = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 4).await?;
-        projector = Some(tokio::spawn(sunday_projector::run(store.clone(), pool, config, feed.clone(), stop.clone())));
+        let pool = sunday_projector::schema::writer_pool(base.clone(), 4).await?;
+        let p = sunday_projector::Projector { store: store.clone(), pool, config, feed: feed.clone() };
+        projector = Some(sunday_projector::spawn(&tasks, p, stop.clone()));
     }
     let read_models = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 2).await?;
     let projection = roles.projector.then(|| (read_models.clone(), common.ready_max_lag));
-    let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection };
+    let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection, tasks: tasks.clone() };
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
     let app = app.layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
     let command_limits = roles.commands.then(|| commands_limits.clone());
-    let sources = metrics::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools, command_limits };
+    let sources = metrics::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools, command_limits, tasks };
     let app = metrics::instrument(app, metrics::Metrics::new(sources));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.
@@ -300,10 +301,10 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(stopping).await?;
     let _ = stop_tx.send(true);
     if let Some(p) = projector {
-        p.await.context("projector task")?.context("projector")?;
+        p.await.context("projector task")?;
     }
     if let Some(p) = publisher {
-        p.await.context("publisher task")?.context("publisher")?;
+        p.await.context("publisher task")?;
     }
     tracing::info!("stopped");
     Ok(())
@@ -316,6 +317,7 @@ async fn start_gateway(
     commands: AppState,
     reads: sqlx::PgPool,
     nats: Option<&async_nats::Client>,
+    tasks: &sunday_runtime::Tasks,
 ) -> anyhow::Result<sunday_realtime_gateway::Gateway> {
     let config = sunday_realtime_gateway::Config {
         jwt_secret: Secret::new(common.jwt_secret.clone()),
@@ -330,7 +332,7 @@ async fn start_gateway(
         Some(client) => sunday_realtime_gateway::Bus::Nats { client: client.clone(), prefix: common.nats_prefix.clone() },
         None => sunday_realtime_gateway::Bus::Log,
     };
-    Ok(sunday_realtime_gateway::Gateway::start(config, store.clone(), commands, reads, bus).await?)
+    Ok(sunday_realtime_gateway::Gateway::start(config, store.clone(), commands, reads, bus, tasks).await?)
 }
 
 async fn rebuild(common: &Common) -> anyhow::Result<()> {

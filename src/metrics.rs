@@ -61,6 +61,7 @@ struct Inner {
     pools: Vec<(&'static str, PgPool)>,
     /// The command API's rate limits, in processes that run it.
     command_limits: Option<Arc<sunday_edge::RateLimits>>,
+    tasks: sunday_runtime::Tasks,
 }
 
 /// What a process's metrics report on besides requests.
@@ -71,6 +72,7 @@ pub(crate) struct Sources {
     pub(crate) queries: Option<sunday_query_api::QueryState>,
     pub(crate) pools: Vec<(&'static str, PgPool)>,
     pub(crate) command_limits: Option<Arc<sunday_edge::RateLimits>>,
+    pub(crate) tasks: sunday_runtime::Tasks,
 }
 
 impl Metrics {
@@ -82,6 +84,7 @@ impl Metrics {
             queries: s.queries,
             pools: s.pools,
             command_limits: s.command_limits,
+            tasks: s.tasks,
         };
         Self(Arc::new(inner))
     }
@@ -131,6 +134,7 @@ impl Metrics {
         }
         render_pools(&mut out, &self.0.pools);
         self.render_rate_limits(&mut out);
+        render_tasks(&mut out, &self.0.tasks);
         sunday_eventstore::stats::render(&mut out);
         out
     }
@@ -175,6 +179,24 @@ impl Metrics {
         for ((method, endpoint, status), h) in &series {
             let _ = writeln!(out, "sunday_api_requests_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}", h.count);
         }
+    }
+}
+
+/// `sunday_task_restarts_total{task}`, `sunday_task_up{task}` (1 while the
+/// task is well) and `sunday_leader{role}` (1 while this process leads it).
+fn render_tasks(out: &mut String, tasks: &sunday_runtime::Tasks) {
+    let report = tasks.report();
+    let _ = writeln!(out, "# HELP sunday_task_restarts_total Times a supervised task failed and was started again\n# TYPE sunday_task_restarts_total counter");
+    for t in &report {
+        let _ = writeln!(out, "sunday_task_restarts_total{{task=\"{}\"}} {}", t.name, t.restarts);
+    }
+    let _ = writeln!(out, "# HELP sunday_task_up Whether a supervised task is running (or a ready standby)\n# TYPE sunday_task_up gauge");
+    for t in &report {
+        let _ = writeln!(out, "sunday_task_up{{task=\"{}\"}} {}", t.name, u8::from(t.state.is_healthy()));
+    }
+    let _ = writeln!(out, "# HELP sunday_leader Whether this process leads an elected role\n# TYPE sunday_leader gauge");
+    for t in report.iter().filter(|t| t.leading.is_some()) {
+        let _ = writeln!(out, "sunday_leader{{role=\"{}\"}} {}", t.name, u8::from(t.leading == Some(true)));
     }
 }
 

@@ -318,6 +318,10 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::Unstorable { field } => {
             ApiError::Unprocessable(vec![sunday_domain::FieldError::new(field, "must not contain the NUL character (U+0000)")])
         }
+        StoreError::Backend(e) if e.downcast_ref::<sqlx::Error>().is_some_and(sunday_eventstore::is_unreachable) => {
+            tracing::warn!(error = %e, "the database cannot be reached");
+            ApiError::Unavailable
+        }
         other => ApiError::internal(other),
     }
 }

@@ -133,17 +133,25 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Deletes expired idempotency keys once an hour.
-pub fn spawn_housekeeping(state: &AppState) {
+/// Deletes expired idempotency keys once an hour (task `housekeeping`, which
+/// readiness does not wait on: a failed round is tried again next hour).
+pub fn spawn_housekeeping(state: &AppState, tasks: &sunday_runtime::Tasks) {
     let store = state.pg.clone();
     let hours = state.config.idempotency_retention_hours.max(24);
+    let task = tasks.register("housekeeping", false);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
             match store.expire_idempotency_keys(hours).await {
-                Ok(n) => tracing::debug!(deleted = n, "expired idempotency keys"),
-                Err(e) => tracing::warn!(error = %e, "could not expire idempotency keys"),
+                Ok(n) => {
+                    tracing::debug!(deleted = n, "expired idempotency keys");
+                    task.running();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not expire idempotency keys");
+                    task.failing(&e);
+                }
             }
         }
     });

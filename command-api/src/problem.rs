@@ -47,6 +47,9 @@ pub enum ApiError {
     /// The caller is over a rate limit.
     #[error("too many {}; retry in {} s", .0.kind.as_str(), .0.retry_after_secs())]
     TooManyRequests(sunday_edge::Limited),
+    /// A dependency (the database) cannot be reached now; retry shortly.
+    #[error("the service cannot reach its database right now; retry shortly")]
+    Unavailable,
     /// Something failed on our side; details are logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -84,6 +87,7 @@ impl ApiError {
             }
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
         }
     }
@@ -131,6 +135,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, Self::Unavailable) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
         if let Self::TooManyRequests(limited) = &self {
             for (name, value) in limited.headers() {

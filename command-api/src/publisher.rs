@@ -33,6 +33,9 @@ pub enum PublisherError {
     /// Another publisher moved the checkpoint.
     #[error("the publisher checkpoint moved under us")]
     Fenced,
+    /// The leader lock's connection failed: another process may lead now.
+    #[error("lost the publisher's leadership: {0}")]
+    LeadershipLost(String),
 }
 
 fn nats(e: impl std::fmt::Display) -> PublisherError {
@@ -111,22 +114,37 @@ async fn advance(pool: &PgPool, from: Position, to: Position) -> Result<(), Publ
     if moved.rows_affected() == 1 { Ok(()) } else { Err(PublisherError::Fenced) }
 }
 
-/// Publishes the log until `stop` turns true, once elected.
-pub async fn run(store: PgEventStore, js: Context, prefix: String, mut stop: watch::Receiver<bool>) -> Result<(), PublisherError> {
+/// Runs the publisher under `tasks` (task `publisher`): whatever ends a run,
+/// it starts again after a backoff, re-elected and from its checkpoint.
+pub fn spawn(tasks: &sunday_runtime::Tasks, store: PgEventStore, js: Context, prefix: String, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let watch = stop.clone();
+    tasks.supervise("publisher", true, watch, move |task| {
+        let (store, js, prefix, mut stop) = (store.clone(), js.clone(), prefix.clone(), stop.clone());
+        async move { run(&store, &js, &prefix, &mut stop, &task).await }
+    })
+}
+
+/// Publishes the log until `stop` turns true or something fails (run it
+/// under `sunday_runtime::Tasks::supervise`, which starts it again from its
+/// checkpoint), once elected; a lost leader lock connection ends the run.
+pub async fn run(store: &PgEventStore, js: &Context, prefix: &str, stop: &mut watch::Receiver<bool>, task: &sunday_runtime::Task) -> Result<(), PublisherError> {
     let pool = store.pool().clone();
-    let Some(_leader) = sunday_eventstore::leader::elect(&pool.connect_options(), LEADER_LOCK, &mut stop).await? else {
+    task.standby();
+    let Some(mut leadership) = sunday_runtime::leader::elect(&pool.connect_options(), LEADER_LOCK, stop).await? else {
         return Ok(());
     };
-    ensure_stream(&js, &prefix).await?;
+    ensure_stream(js, prefix).await?;
     let mut at = checkpoint(&pool).await?;
     let mut tail = store.tail(at, 1000);
-    tracing::info!(checkpoint = at, stream = %stream_name(&prefix), "publisher elected");
+    tracing::info!(checkpoint = at, stream = %stream_name(prefix), "publisher elected");
+    task.leading();
     loop {
         let batch = tokio::select! {
             batch = tail.next_batch() => batch?,
             _ = stop.changed() => return Ok(()),
+            why = leadership.lost() => return Err(PublisherError::LeadershipLost(why)),
         };
-        publish_events(&js, &prefix, &batch).await?;
+        publish_events(js, prefix, &batch).await?;
         let to = batch.last().map_or(at, |e| e.position);
         advance(&pool, at, to).await?;
         at = to;

@@ -65,6 +65,7 @@ impl PgEventStore {
         PgPoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(session_options(options))
             .await
     }
@@ -118,6 +119,10 @@ impl PgEventStore {
     }
 }
 
+/// The longest a query waits for a connection before it fails (a 503): an
+/// unreachable database is answered at once, not after sqlx's 30 s default.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The session settings every Sunday connection uses, whatever the server's
 /// defaults: generic plans for prepared statements, a session idle inside a
 /// transaction ended after 5 s (it would hold back every reader of the log),
@@ -129,6 +134,17 @@ pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
         ("idle_in_transaction_session_timeout", "5s"),
         ("TimeZone", "UTC"),
     ])
+}
+
+/// Whether a database error means the server cannot be reached now (a
+/// connection refused or cut, a pool that cannot get one), as opposed to a
+/// query that failed: the former is worth a 503 and a retry.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    }
 }
 
 /// Wraps a database error as a backend failure.

@@ -16,6 +16,9 @@ const SAFETY_POLL: Duration = Duration::from_secs(1);
 const HORIZON_WAIT_MIN: Duration = Duration::from_millis(1);
 const HORIZON_WAIT_MAX: Duration = Duration::from_millis(50);
 
+/// How many dead pooled connections a read gets past before it errs.
+const STALE_CONNECTIONS: usize = 8;
+
 /// A live reader of the whole log, in log order, each event exactly once.
 pub struct LogTail {
     store: PgEventStore,
@@ -31,7 +34,22 @@ impl LogTail {
     }
 
     /// The next events after the last ones returned; waits until there are some.
+    /// After a database restart the pool holds connections that died with
+    /// it: each fails once and is dropped, so a read that fails for want of
+    /// a connection is tried again at once, a few times, before it errs.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut attempts = 0;
+        loop {
+            match self.try_next_batch().await {
+                Err(StoreError::Backend(e)) if attempts < STALE_CONNECTIONS && e.downcast_ref::<sqlx::Error>().is_some_and(crate::is_unreachable) => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_next_batch(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut horizon_wait = HORIZON_WAIT_MIN;
         loop {
             // Mark the signal seen before reading, so an append that lands after

@@ -21,6 +21,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use sunday_domain::store::{EventStore, Position, RecordedEvent, StoreError};
 use sunday_eventstore::PgEventStore;
+use sunday_runtime::{Leadership, Task};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -52,6 +53,9 @@ pub enum ProjectorError {
     Store(#[from] StoreError),
     #[error("read-model write failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// The leader lock's connection failed: another process may lead now.
+    #[error("lost the projector's leadership: {0}")]
+    LeadershipLost(String),
     /// Another projector moved the checkpoint: this one's batch was not applied.
     #[error("the checkpoint is at {found}, not at {expected}: another projector wrote")]
     Fenced { expected: Position, found: Position },
@@ -185,19 +189,30 @@ async fn prepare_alone(store: &PgEventStore, base: PgConnectOptions) -> Result<(
     }
 }
 
-/// Runs the projector until `stop` turns true, writing through `pool` (on the
-/// live read models, see `schema::pool`). It waits to become the one active
-/// projector (a PostgreSQL advisory lock held by a connection of its own,
-/// released the moment the process dies), then catches up from the checkpoint
-/// and follows the log live.
-pub async fn run(store: PgEventStore, pool: PgPool, config: Config, feed: Feed, mut stop: watch::Receiver<bool>) -> Result<(), ProjectorError> {
-    let Some(_leader) = sunday_eventstore::leader::elect(&pool.connect_options(), LEADER_LOCK, &mut stop).await? else {
+/// What a running projector works with.
+pub struct Projector {
+    pub store: PgEventStore,
+    /// On the live read models (see `schema::pool`).
+    pub pool: PgPool,
+    pub config: Config,
+    pub feed: Feed,
+}
+
+/// Runs the projector until `stop` turns true or something fails (run it
+/// under `sunday_runtime::Tasks::supervise`, which starts it again). It waits
+/// to become the one active projector (a PostgreSQL advisory lock held by a
+/// connection of its own, released the moment the process dies; a lost lock
+/// connection ends the run), then catches up from the checkpoint and follows
+/// the log live.
+pub async fn run(p: &Projector, stop: &mut watch::Receiver<bool>, task: &Task) -> Result<(), ProjectorError> {
+    task.standby();
+    let Some(mut leadership) = sunday_runtime::leader::elect(&p.pool.connect_options(), LEADER_LOCK, stop).await? else {
         return Ok(());
     };
     tracing::info!("projector elected");
-    partitions::maintain(&pool, config.activity_retention_months).await?;
+    partitions::maintain(&p.pool, p.config.activity_retention_months).await?;
     loop {
-        match follow(&store, &pool, &config, &feed, &mut stop).await {
+        match follow(p, stop, &mut leadership, task).await {
             Err(ProjectorError::Fenced { expected, found }) => {
                 tracing::warn!(expected, found, "checkpoint moved under us; resuming from it");
             }
@@ -206,20 +221,34 @@ pub async fn run(store: PgEventStore, pool: PgPool, config: Config, feed: Feed, 
     }
 }
 
-/// Follows the log from the stored checkpoint until stopped or fenced.
-async fn follow(store: &PgEventStore, pool: &PgPool, config: &Config, feed: &Feed, stop: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
-    let mut at = checkpoint(pool).await?;
-    feed.advance(Invalidation { position: at, previous: at, ..Invalidation::default() });
-    let mut tail = store.tail(at, config.batch_size);
+/// Runs the projector under `tasks` (task `projector`): whatever ends a run,
+/// it starts again after a backoff, re-elected and from its checkpoint.
+pub fn spawn(tasks: &sunday_runtime::Tasks, projector: Projector, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let projector = std::sync::Arc::new(projector);
+    let watch = stop.clone();
+    tasks.supervise("projector", true, watch, move |task| {
+        let (p, mut stop) = (projector.clone(), stop.clone());
+        async move { run(&p, &mut stop, &task).await }
+    })
+}
+
+/// Follows the log from the stored checkpoint until stopped, fenced, or no
+/// longer the leader.
+async fn follow(p: &Projector, stop: &mut watch::Receiver<bool>, leadership: &mut Leadership, task: &Task) -> Result<(), ProjectorError> {
+    let mut at = checkpoint(&p.pool).await?;
+    p.feed.advance(Invalidation { position: at, previous: at, ..Invalidation::default() });
+    let mut tail = p.store.tail(at, p.config.batch_size);
     tracing::info!(checkpoint = at, "projecting");
+    task.leading();
     loop {
         let batch = tokio::select! {
             batch = tail.next_batch() => batch?,
             _ = stop.changed() => return Ok(()),
+            why = leadership.lost() => return Err(ProjectorError::LeadershipLost(why)),
         };
-        let touched = apply_with_retry(pool, at, &batch).await?;
+        let touched = apply_with_retry(&p.pool, at, &batch).await?;
         at = touched.position;
-        feed.advance(touched);
+        p.feed.advance(touched);
     }
 }
 

@@ -34,7 +34,20 @@ pub async fn pool(base: PgConnectOptions, schema: &str, max_connections: u32) ->
     PgPoolOptions::new()
         .max_connections(max_connections)
         .test_before_acquire(false)
+        .acquire_timeout(sunday_eventstore::ACQUIRE_TIMEOUT)
         .connect_with(options(base, schema))
+        .await
+}
+
+/// A pool for the projector's writes: each connection is checked as it is
+/// taken (a round trip per batch), so after a database restart the batch
+/// does not fail on a connection that died with the server.
+pub async fn writer_pool(base: PgConnectOptions, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .test_before_acquire(true)
+        .acquire_timeout(sunday_eventstore::ACQUIRE_TIMEOUT)
+        .connect_with(options(base, LIVE))
         .await
 }
 

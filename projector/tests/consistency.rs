@@ -145,9 +145,10 @@ fn base(pool: &PgPool) -> PgConnectOptions {
     pool.connect_options().as_ref().clone()
 }
 
-/// A projector as a process would run it: its own pool, its own task.
+/// A projector as a process would run it: its own pool, its own supervised task.
 struct Running {
-    task: tokio::task::JoinHandle<Result<(), sunday_projector::ProjectorError>>,
+    task: tokio::task::JoinHandle<()>,
+    tasks: sunday_runtime::Tasks,
     pool: PgPool,
     stop: watch::Sender<bool>,
 }
@@ -157,15 +158,10 @@ impl Running {
         let (stop, rx) = watch::channel(false);
         let config = sunday_projector::Config { batch_size: batch, ..sunday_projector::Config::default() };
         let own = schema::pool(base(pool), schema::LIVE, 4).await.unwrap_or_else(|e| panic!("{e}"));
-        let run = sunday_projector::run(store.clone(), own.clone(), config, Feed::new(), rx);
-        let task = tokio::spawn(async move {
-            let result = run.await;
-            if let Err(e) = &result {
-                eprintln!("projector failed: {e}");
-            }
-            result
-        });
-        Self { task, pool: own, stop }
+        let tasks = sunday_runtime::Tasks::new();
+        let projector = sunday_projector::Projector { store: store.clone(), pool: own.clone(), config, feed: Feed::new() };
+        let task = sunday_projector::spawn(&tasks, projector, rx);
+        Self { task, tasks, pool: own, stop }
     }
 
     /// Dies like a killed process: the task stops wherever it is and its
@@ -179,7 +175,9 @@ impl Running {
     async fn stop(self) {
         let _ = self.stop.send(true);
         let result = self.task.await;
-        assert!(matches!(result, Ok(Ok(()))), "the projector failed: {result:?}");
+        assert!(result.is_ok(), "the projector task panicked: {result:?}");
+        let restarts: u64 = self.tasks.report().iter().map(|t| t.restarts).sum();
+        assert_eq!(restarts, 0, "the projector never had to be started again: {:?}", self.tasks.report());
     }
 }
 

@@ -62,8 +62,10 @@ impl QueryState {
     /// to hear), drops the whole cache and catches up. On a replica it also
     /// follows the replay closely after each invalidation, so reads that
     /// wait for a position are answered as soon as the replica has it.
-    pub fn poll_checkpoint(&self, every: Duration) {
+    /// Task `checkpoint-poll` in `tasks`, failing while the database does not answer.
+    pub fn poll_checkpoint(&self, every: Duration, tasks: &sunday_runtime::Tasks) {
         let me = self.clone();
+        let task = tasks.register("checkpoint-poll", true);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
@@ -71,8 +73,12 @@ impl QueryState {
                     _ = tick.tick() => true,
                     () = me.tracker.heard.notified(), if me.tracker.replica => false,
                 };
-                if let Err(e) = me.catch_up(periodic).await {
-                    tracing::debug!(error = %e, "checkpoint poll failed");
+                match me.catch_up(periodic).await {
+                    Ok(()) => task.running(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "checkpoint poll failed; polling on");
+                        task.failing(&e);
+                    }
                 }
             }
         });

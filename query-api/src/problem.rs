@@ -28,6 +28,9 @@ pub enum QueryError {
     /// `X-Sunday-Min-Position` was not reached in time.
     #[error("the read models have not reached position {0} yet; retry later")]
     NotReached(i64),
+    /// The database cannot be reached now; retry shortly.
+    #[error("the service cannot reach its database right now; retry shortly")]
+    Unavailable,
     /// Something failed on our side; details are logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -42,6 +45,7 @@ impl QueryError {
             Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
             Self::NotReached(_) => (StatusCode::GATEWAY_TIMEOUT, "/problems/not-reached", "Read model not caught up"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
         }
     }
@@ -49,6 +53,10 @@ impl QueryError {
 
 impl From<sqlx::Error> for QueryError {
     fn from(e: sqlx::Error) -> Self {
+        if sunday_eventstore::is_unreachable(&e) {
+            tracing::warn!(error = %e, "the database cannot be reached");
+            return Self::Unavailable;
+        }
         tracing::error!(error = %e, "read failed");
         Self::Internal(e.to_string())
     }
@@ -70,6 +78,9 @@ impl IntoResponse for QueryError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, Self::Unavailable) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
         if let Self::TooManyRequests(limited) = &self {
             for (name, value) in limited.headers() {

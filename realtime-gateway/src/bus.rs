@@ -171,16 +171,19 @@ pub(crate) async fn ordered(client: &async_nats::Client, prefix: &str, filter: S
 
 /// The in-process bus: tails the log from the current horizon and routes each
 /// event to its board's room (workspace-level events to every room, as a hint).
-pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::rooms::Rooms) -> Result<(), sunday_domain::store::StoreError> {
+pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::rooms::Rooms, task: sunday_runtime::Task) -> Result<(), sunday_domain::store::StoreError> {
     let start = store.horizon().await?.saturating_sub(1);
     let mut tail = store.tail(start, 1000);
+    task.running();
     tokio::spawn(async move {
         loop {
             let batch = match tail.next_batch().await {
                 Ok(b) => b,
                 Err(e) => {
+                    // The tail resumes from where it was: nothing is skipped.
                     tracing::error!(error = %e, "gateway log tail failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    task.failing(&e);
+                    wait_for_the_log(&store, &task).await;
                     continue;
                 }
             };
@@ -194,4 +197,20 @@ pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::rooms::Rooms) 
         }
     });
     Ok(())
+}
+
+/// Waits, backing off, until the log can be read again; then the task is
+/// well (the tail itself may wait a long time for its next event).
+async fn wait_for_the_log(store: &PgEventStore, task: &sunday_runtime::Task) {
+    let mut backoff = sunday_runtime::Backoff::new(std::time::Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(backoff.after(std::time::Duration::ZERO)).await;
+        match store.horizon().await {
+            Ok(_) => {
+                task.running();
+                return;
+            }
+            Err(e) => task.failing(&e),
+        }
+    }
 }

@@ -68,7 +68,12 @@ pub(crate) struct Feeds {
     client: async_nats::Client,
     prefix: String,
     feeds: Arc<Mutex<HashMap<Uuid, Arc<Feed>>>>,
+    /// Task `workspace-feeds`: failing while a feed cannot be followed.
+    task: sunday_runtime::Task,
 }
+
+/// How long a join waits for JetStream before answering `unavailable`.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A room's place in its workspace's feed; dropping it leaves the feed (the
 /// last room to leave stops the consumer).
@@ -86,8 +91,9 @@ impl Drop for Membership {
 }
 
 impl Feeds {
-    pub(crate) fn new(client: async_nats::Client, prefix: String) -> Self {
-        Self { client, prefix, feeds: Arc::default() }
+    pub(crate) fn new(client: async_nats::Client, prefix: String, task: sunday_runtime::Task) -> Self {
+        task.running();
+        Self { client, prefix, feeds: Arc::default(), task }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Feed>>> {
@@ -97,6 +103,9 @@ impl Feeds {
     /// Routes the board's events (and its workspace's) to `room` from now on,
     /// once the workspace's consumer is up.
     pub(crate) async fn join(&self, workspace: Uuid, board: Uuid, room: RoomHandle) -> Result<Membership, SubscribeError> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(SubscribeError("not connected to NATS; retry".into()));
+        }
         let feed = {
             let mut feeds = self.lock();
             let feed = feeds.entry(workspace).or_insert_with(|| self.start(workspace)).clone();
@@ -105,11 +114,15 @@ impl Feeds {
         };
         let membership = Membership { feeds: self.clone(), workspace, board, room };
         let mut state = feed.state.clone();
-        let settled = state.wait_for(|s| !matches!(s, State::Starting)).await.map(|s| s.clone());
+        let settled = tokio::time::timeout(JOIN_TIMEOUT, state.wait_for(|s| !matches!(s, State::Starting))).await;
+        let settled = match settled {
+            Err(_) => return Err(SubscribeError("JetStream did not answer in time; retry".into())),
+            Ok(Err(_)) => return Err(SubscribeError("the workspace feed stopped".into())),
+            Ok(Ok(s)) => s.clone(),
+        };
         match settled {
-            Ok(State::Failed(why)) => Err(SubscribeError(why)),
-            Err(_) => Err(SubscribeError("the workspace feed stopped".into())),
-            Ok(_) => Ok(membership),
+            State::Failed(why) => Err(SubscribeError(why)),
+            _ => Ok(membership),
         }
     }
 
@@ -163,6 +176,7 @@ async fn follow(feeds: Feeds, workspace: Uuid, feed: Arc<Feed>, state: watch::Se
             }
             Err(e) => {
                 tracing::warn!(%workspace, error = %e, "cannot follow the workspace's events; retrying");
+                feeds.task.failing(&e);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
@@ -173,6 +187,7 @@ async fn follow(feeds: Feeds, workspace: Uuid, feed: Arc<Feed>, state: watch::Se
             feed.route(None, || Heard::Resync);
         }
         let _ = state.send(State::Running);
+        feeds.task.running();
         while let Some(next) = messages.next().await {
             backoff = Duration::from_millis(100);
             match next {

@@ -139,14 +139,16 @@ impl Gateway {
         commands: sunday_command_api::AppState,
         reads: PgPool,
         bus: Bus,
+        tasks: &sunday_runtime::Tasks,
     ) -> Result<Self, StartError> {
         let rooms = Rooms::default();
         let feeds = match &bus {
             Bus::Log => {
-                bus::follow_log(store.clone(), rooms.clone()).await.map_err(|e| StartError(e.to_string()))?;
+                let task = tasks.register("log-tail", true);
+                bus::follow_log(store.clone(), rooms.clone(), task).await.map_err(|e| StartError(e.to_string()))?;
                 None
             }
-            Bus::Nats { client, prefix } => Some(feeds::Feeds::new(client.clone(), prefix.clone())),
+            Bus::Nats { client, prefix } => Some(feeds::Feeds::new(client.clone(), prefix.clone(), tasks.register("workspace-feeds", true))),
         };
         let (stopping, _) = watch::channel(false);
         let limits = sunday_edge::RateLimits::new(config.rate_limits);

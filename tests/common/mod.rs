@@ -33,11 +33,16 @@ pub(crate) fn start(pool: &PgPool, addr: SocketAddr) -> Child {
 
 /// `sunday all` with extra environment.
 pub(crate) fn start_with(pool: &PgPool, addr: SocketAddr, env: &[(&str, &str)]) -> Child {
+    start_on(&database_url(pool), "all", addr, env)
+}
+
+/// `sunday <role>` on the database at `url`, with extra environment.
+pub(crate) fn start_on(url: &str, role: &str, addr: SocketAddr, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_sunday"))
-        .arg("all")
+        .arg(role)
         .env_remove("SUNDAY_NATS_URL")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env("DATABASE_URL", database_url(pool))
+        .env("DATABASE_URL", url)
         .env("SUNDAY_LISTEN", addr.to_string())
         .env("SUNDAY_JWT_SECRET", SECRET)
         .env("SUNDAY_DB_MAX_CONNECTIONS", "8")
@@ -97,14 +102,27 @@ impl Http {
 }
 
 pub(crate) async fn wait_ready(addr: SocketAddr) {
-    for _ in 0..300 {
-        if let Some(mut c) = Http::connect(addr, Uuid::nil()).await
-            && let Some((StatusCode::OK, _)) = c.send(Method::GET, "/readyz", None).await {
-                return;
-            }
+    if ready_within(addr, Duration::from_secs(30)).await.is_none() {
+        panic!("sunday never became ready");
+    }
+}
+
+/// Waits for `/readyz` to answer 200; how long it took, `None` if it did not.
+pub(crate) async fn ready_within(addr: SocketAddr, limit: Duration) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if let Some((StatusCode::OK, _)) = readyz(addr).await {
+            return Some(started.elapsed());
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("sunday never became ready");
+    None
+}
+
+/// `/readyz`: its status and body, `None` when the server does not answer.
+pub(crate) async fn readyz(addr: SocketAddr) -> Option<(StatusCode, Value)> {
+    let mut c = Http::connect(addr, Uuid::nil()).await?;
+    c.send(Method::GET, "/readyz", None).await
 }
 
 

@@ -110,7 +110,7 @@ impl System {
             Some(options) => {
                 let read_pool = schema::pool(options, schema::LIVE, 8).await.unwrap_or_else(|e| panic!("replica pool: {e}"));
                 let queries = QueryState::on_replica(query_config, read_pool);
-                queries.poll_checkpoint(Duration::from_secs(1));
+                queries.poll_checkpoint(Duration::from_secs(1), &sunday_runtime::Tasks::new());
                 queries
             }
             None => QueryState::new(query_config, schema::pool(base.clone(), schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}"))),
@@ -118,7 +118,8 @@ impl System {
         queries.follow_feed(&feed);
         let reads = sunday_query_api::routes(queries);
         let projector_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
-        tokio::spawn(sunday_projector::run(store, projector_pool, sunday_projector::Config::default(), feed.clone(), stop));
+        let projector = sunday_projector::Projector { store, pool: projector_pool, config: sunday_projector::Config::default(), feed: feed.clone() };
+        sunday_projector::spawn(&sunday_runtime::Tasks::new(), projector, stop);
         let router = sunday_command_api::with_fallbacks(sunday_command_api::routes(commands).merge(reads));
         Self { router, _stop: stop_tx }
     }
@@ -197,6 +198,6 @@ pub(crate) async fn polling_instance(pool: &PgPool) -> Router {
     let read_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("read pool: {e}"));
     let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5), ..Default::default() };
     let state = QueryState::new(config, read_pool);
-    state.poll_checkpoint(Duration::from_millis(50));
+    state.poll_checkpoint(Duration::from_millis(50), &sunday_runtime::Tasks::new());
     sunday_command_api::with_fallbacks(sunday_query_api::routes(state))
 }

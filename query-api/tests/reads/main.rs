@@ -1,7 +1,6 @@
 //! Integration tests of the read side: commands through the command API, the
 //! projector running, reads through the query API, on a real PostgreSQL.
 
-mod cluster;
 mod fuzz;
 mod hardening;
 mod helpers;

@@ -9,7 +9,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::cluster::Cluster;
+use sunday_testkit::postgres::Cluster;
 use crate::helpers::{System, user};
 
 #[tokio::test]

@@ -176,7 +176,7 @@ async fn a_workspace_removal_published_while_a_gateway_was_cut_off_still_evicts(
     let sys = System::with_nats(&pool, client, &prefix).await;
     let url = std::env::var("SUNDAY_TEST_NATS_URL").unwrap_or_default();
     let target: std::net::SocketAddr = url.trim_start_matches("nats://").parse().unwrap_or_else(|e| panic!("{url}: {e}"));
-    let proxy = crate::proxy::Proxy::start(target).await;
+    let proxy = sunday_testkit::proxy::Proxy::start(target).await;
     let through = async_nats::connect(format!("nats://{}", proxy.addr)).await.unwrap_or_else(|e| panic!("{e}"));
     let (_gateway, addr) = sys.second_gateway(through, &prefix).await;
     let owner = user();

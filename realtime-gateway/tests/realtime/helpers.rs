@@ -101,20 +101,21 @@ impl System {
         let queries = sunday_query_api::QueryState::new(query_config, reads.clone());
         queries.follow_feed(&feed);
         let projector_pool = schema::pool(base, schema::LIVE, 3).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
-        let run = sunday_projector::run(store.clone(), projector_pool, sunday_projector::Config::default(), feed.clone(), stop.clone());
-        tokio::spawn(run);
+        let tasks = sunday_runtime::Tasks::new();
+        let projector = sunday_projector::Projector { store: store.clone(), pool: projector_pool, config: sunday_projector::Config::default(), feed: feed.clone() };
+        sunday_projector::spawn(&tasks, projector, stop.clone());
         let bus = match nats {
             Some(Nats { client, prefix, publish }) => {
                 if publish {
                     let js = async_nats::jetstream::new(client.clone());
-                    tokio::spawn(sunday_command_api::publisher::run(store.clone(), js, prefix.clone(), stop));
+                    sunday_command_api::publisher::spawn(&tasks, store.clone(), js, prefix.clone(), stop);
                 }
                 Bus::Nats { client, prefix }
             }
             None => Bus::Log,
         };
         let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..config };
-        let gateway = Gateway::start(config, store.clone(), commands.clone(), reads.clone(), bus).await.unwrap_or_else(|e| panic!("{e}"));
+        let gateway = Gateway::start(config, store.clone(), commands.clone(), reads.clone(), bus, &tasks).await.unwrap_or_else(|e| panic!("{e}"));
         let router = sunday_command_api::routes(commands.clone())
             .merge(sunday_query_api::routes(queries))
             .layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
@@ -127,7 +128,7 @@ impl System {
     pub(crate) async fn second_gateway(&self, client: async_nats::Client, prefix: &str) -> (Gateway, SocketAddr) {
         let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..Default::default() };
         let bus = Bus::Nats { client, prefix: prefix.to_owned() };
-        let gateway = Gateway::start(config, self.store.clone(), self.commands.clone(), self.reads.clone(), bus).await;
+        let gateway = Gateway::start(config, self.store.clone(), self.commands.clone(), self.reads.clone(), bus, &sunday_runtime::Tasks::new()).await;
         let gateway = gateway.unwrap_or_else(|e| panic!("{e}"));
         let addr = serve(gateway.routes()).await;
         (gateway, addr)

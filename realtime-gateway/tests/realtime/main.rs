@@ -6,6 +6,5 @@ mod fuzz;
 mod hardening;
 mod helpers;
 mod nats;
-mod proxy;
 mod tracing;
 mod updates;

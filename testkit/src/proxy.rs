@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub(crate) struct Proxy {
-    pub(crate) addr: SocketAddr,
+pub struct Proxy {
+    pub addr: SocketAddr,
     cut: watch::Sender<bool>,
 }
 
 impl Proxy {
     /// Forwards connections to `target`.
-    pub(crate) async fn start(target: SocketAddr) -> Self {
+    pub async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let (cut, watching) = watch::channel(false);
@@ -30,11 +30,11 @@ impl Proxy {
     }
 
     /// Drops every connection and refuses new ones.
-    pub(crate) fn cut(&self) {
+    pub fn cut(&self) {
         let _ = self.cut.send(true);
     }
 
-    pub(crate) fn restore(&self) {
+    pub fn restore(&self) {
         let _ = self.cut.send(false);
     }
 }

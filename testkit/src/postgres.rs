@@ -1,13 +1,13 @@
 //! A PostgreSQL cluster of the test's own, and a streaming replica of it,
-//! for what one shared test cluster cannot show: reads from a replica that
-//! lags (its replay paused) behind the primary the projector writes.
+//! for what one shared test cluster cannot show: a server that crashes and
+//! comes back, and a replica that lags (its replay paused) behind the primary.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-pub(crate) struct Cluster {
+pub struct Cluster {
     dir: PathBuf,
-    pub(crate) port: u16,
+    pub port: u16,
 }
 
 /// The PostgreSQL binaries `ops/test` installed (the newest version).
@@ -36,14 +36,8 @@ fn output(tool: &str, args: &[&str]) -> std::process::Output {
     command.args(args).output().unwrap_or_else(|e| panic!("{}: {e}", tool.display()))
 }
 
-fn free_port() -> u16 {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    socket.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sunday-{name}-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let dir = crate::scratch(name);
     let _ = Command::new("chown").arg("postgres:postgres").arg(&dir).status();
     let _ = Command::new("chmod").arg("700").arg(&dir).status();
     dir
@@ -51,7 +45,7 @@ fn scratch(name: &str) -> PathBuf {
 
 impl Cluster {
     /// A fresh primary on a free port.
-    pub(crate) fn primary() -> Self {
+    pub fn primary() -> Self {
         let dir = scratch("primary");
         let d = dir.to_string_lossy().into_owned();
         run("initdb", &["-D", &d, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]);
@@ -59,7 +53,7 @@ impl Cluster {
     }
 
     /// A streaming replica of this cluster, replaying as it goes.
-    pub(crate) fn standby(&self) -> Self {
+    pub fn standby(&self) -> Self {
         let dir = scratch("standby");
         let d = dir.to_string_lossy().into_owned();
         let port = self.port.to_string();
@@ -68,15 +62,32 @@ impl Cluster {
     }
 
     fn started(dir: PathBuf) -> Self {
-        let port = free_port();
-        let d = dir.to_string_lossy().into_owned();
-        let options = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100");
-        run("pg_ctl", &["-D", &d, "-l", &format!("{d}/server.log"), "-w", "-t", "60", "-o", &options, "start"]);
-        Self { dir, port }
+        let cluster = Self { dir, port: crate::free_port() };
+        cluster.start();
+        cluster
     }
 
-    pub(crate) fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    /// Starts the server (again) on its port.
+    pub fn start(&self) {
+        let (d, port) = (self.dir.to_string_lossy().into_owned(), self.port);
+        let options = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200");
+        run("pg_ctl", &["-D", &d, "-l", &format!("{d}/server.log"), "-w", "-t", "60", "-o", &options, "start"]);
+    }
+
+    /// Crashes the server: `pg_ctl stop -m immediate` (no checkpoint, every
+    /// connection cut, crash recovery at the next start).
+    pub fn crash(&self) {
+        let d = self.dir.to_string_lossy().into_owned();
+        run("pg_ctl", &["-D", &d, "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// The URL of database `name`.
+    pub fn url_of(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        self.url_of("postgres")
     }
 }
 
@@ -84,6 +95,8 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let d = self.dir.to_string_lossy().into_owned();
         let _ = output("pg_ctl", &["-D", &d, "-m", "immediate", "-w", "stop"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("SUNDAY_KEEP_TEST_CLUSTERS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
