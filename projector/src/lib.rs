@@ -167,15 +167,30 @@ async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedE
 /// Processes starting together take turns (an advisory lock), so only the
 /// first one creates or rebuilds.
 pub async fn prepare(store: &PgEventStore, base: PgConnectOptions) -> Result<(), ProjectorError> {
-    let mut turn = PgConnection::connect_with(&base).await?;
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(PREPARE_LOCK).execute(&mut turn).await?;
+    let turn = PrepareTurn::take(&base).await?;
     let result = prepare_alone(store, base).await;
-    turn.close().await?;
+    turn.give_back().await?;
     result
 }
 
-/// The lock `prepare` takes turns with.
+/// The lock `prepare` and `rebuild` take turns with.
 const PREPARE_LOCK: i64 = 0x5355_4e44_4159_0003;
+
+/// A turn to create, rebuild or swap the read models: the preparation lock,
+/// held by a connection of its own (released with it, should the process die).
+pub(crate) struct PrepareTurn(PgConnection);
+
+impl PrepareTurn {
+    pub(crate) async fn take(base: &PgConnectOptions) -> Result<Self, sqlx::Error> {
+        let mut conn = PgConnection::connect_with(base).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(PREPARE_LOCK).execute(&mut conn).await?;
+        Ok(Self(conn))
+    }
+
+    pub(crate) async fn give_back(self) -> Result<(), sqlx::Error> {
+        self.0.close().await
+    }
+}
 
 async fn prepare_alone(store: &PgEventStore, base: PgConnectOptions) -> Result<(), ProjectorError> {
     let pool = schema::pool(base.clone(), schema::LIVE, 2).await?;
@@ -184,7 +199,7 @@ async fn prepare_alone(store: &PgEventStore, base: PgConnectOptions) -> Result<(
         None if store.read_all(0, 1).await?.is_empty() => Ok(schema::create(&pool, schema::LIVE).await?),
         found => {
             tracing::warn!(?found, wanted = schema::SCHEMA_VERSION, "read models are missing or outdated: rebuilding");
-            rebuild(store, base, &Progress::log()).await
+            rebuild::rebuild_alone(store, base, &Progress::log()).await
         }
     }
 }

@@ -75,9 +75,28 @@ pub async fn create(pool: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// Replaces the live read models by those rebuilt in `NEXT`, atomically.
-pub async fn promote(pool: &PgPool) -> Result<(), sqlx::Error> {
+/// Replaces the live read models by those rebuilt in `NEXT` (whose
+/// checkpoint is `rebuilt`), atomically, if they have reached the live
+/// checkpoint; false (nothing changed) when the live ones are still ahead.
+/// The live checkpoint row stays locked from the comparison to the swap, so
+/// no batch lands in between.
+pub async fn promote_if_caught_up(pool: &PgPool, rebuilt: i64) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let live_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(format!("{LIVE}.projection_checkpoints"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let live: Option<i64> = match live_exists {
+        true => {
+            let sql = format!("SELECT position FROM {LIVE}.projection_checkpoints WHERE name = $1 FOR UPDATE");
+            sqlx::query_scalar(&sql).bind(crate::PROJECTION).fetch_optional(&mut *tx).await?
+        }
+        false => None,
+    };
+    if live.is_some_and(|l| l > rebuilt) {
+        return Ok(false);
+    }
     tx.execute(format!("DROP SCHEMA IF EXISTS {LIVE} CASCADE; ALTER SCHEMA {NEXT} RENAME TO {LIVE}").as_str()).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }

@@ -134,3 +134,138 @@ async fn activity_lands_in_its_utc_month_on_a_server_in_another_time_zone(pool: 
     let tables: Vec<&str> = homes.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(tables, ["rm_activity_log_2026_01", "rm_activity_log_2026_02"], "{homes:?}");
 }
+
+/// The event store over a wide pool on the test's database.
+async fn store_for(pool: &PgPool) -> sunday_eventstore::PgEventStore {
+    let options = pool.connect_options().as_ref().clone();
+    let wide = sqlx::postgres::PgPoolOptions::new().max_connections(12).connect_with(options).await;
+    sunday_eventstore::PgEventStore::new(wide.unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Renames of one workspace, appended while a test runs; how many.
+async fn keep_renaming(store: sunday_eventstore::PgEventStore, workspace: Uuid, stop: tokio::sync::watch::Receiver<bool>) -> usize {
+    use sunday_domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent};
+    let stream = StreamId::workspace(workspace);
+    let mut n = 0;
+    while !*stop.borrow() {
+        let event = NewEvent {
+            event_id: Uuid::now_v7(),
+            event: DomainEvent::WorkspaceRenamed(WorkspaceRenamed { workspace_id: workspace, name: format!("name {n}") }),
+            occurred_at: chrono::Utc::now(),
+            workspace_id: Some(workspace),
+            board_id: None,
+            metadata: Metadata { actor_id: Uuid::from_u128(1), ..Metadata::default() },
+        };
+        if store.append(AppendRequest::new(&stream, ExpectedVersion::Any, vec![event])).await.is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A workspace created through the store, for renames to apply to.
+async fn workspace(store: &sunday_eventstore::PgEventStore) -> Uuid {
+    use sunday_domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent};
+    let id = Uuid::now_v7();
+    let created = DomainEvent::WorkspaceCreated(WorkspaceCreated { workspace_id: id, name: "w".into(), owner_id: Uuid::from_u128(1) });
+    let event = NewEvent { event_id: Uuid::now_v7(), event: created, occurred_at: chrono::Utc::now(), workspace_id: Some(id), board_id: None, metadata: Metadata::default() };
+    store.append(AppendRequest::new(&StreamId::workspace(id), ExpectedVersion::NoStream, vec![event])).await.unwrap_or_else(|e| panic!("{e}"));
+    id
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn rebuilds_take_turns_and_the_read_models_never_go_back_in_time(pool: PgPool) {
+    let store = store_for(&pool).await;
+    let base = pool.connect_options().as_ref().clone();
+    sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let ws = workspace(&store).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let tasks = sunday_runtime::Tasks::new();
+    let live = schema::writer_pool(base.clone(), 3).await.unwrap_or_else(|e| panic!("{e}"));
+    let projector = sunday_projector::Projector { store: store.clone(), pool: live, config: Default::default(), feed: Default::default() };
+    let projecting = sunday_projector::spawn(&tasks, projector, stop.clone());
+    let writer = tokio::spawn(keep_renaming(store.clone(), ws, stop.clone()));
+    // Someone watches the live checkpoint all along.
+    let watch_pool = pool.clone();
+    let mut watch_stop = stop.clone();
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            let at: Option<i64> = sqlx::query_scalar("SELECT position FROM rm.projection_checkpoints WHERE name = 'read_models'")
+                .fetch_optional(&watch_pool)
+                .await
+                .unwrap_or(None);
+            seen.extend(at);
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(2)) => {}
+                _ = watch_stop.changed() => return seen,
+            }
+        }
+    });
+    let (first, second) = (sunday_projector::Progress::log(), sunday_projector::Progress::log());
+    let (a, b) = tokio::join!(
+        sunday_projector::rebuild(&store, base.clone(), &first),
+        sunday_projector::rebuild(&store, base.clone(), &second)
+    );
+    assert!(a.is_ok() && b.is_ok(), "both rebuilds succeed, one after the other: {a:?} {b:?}");
+    let _ = stop_tx.send(true);
+    let written = writer.await.unwrap_or_default();
+    let seen = watcher.await.unwrap_or_default();
+    let _ = projecting.await;
+    assert!(written > 0 && seen.len() > 10, "writes went on during the rebuilds ({written}, {} looks)", seen.len());
+    let back = seen.windows(2).find(|w| w[1] < w[0]);
+    assert!(back.is_none(), "the live checkpoint went back from {:?}", back);
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_leader_whose_lock_connection_dies_steps_down_and_is_elected_again(pool: PgPool) {
+    let store = store_for(&pool).await;
+    let base = pool.connect_options().as_ref().clone();
+    sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let tasks = sunday_runtime::Tasks::new();
+    let live = schema::writer_pool(base.clone(), 3).await.unwrap_or_else(|e| panic!("{e}"));
+    let projector = sunday_projector::Projector { store: store.clone(), pool: live, config: Default::default(), feed: Default::default() };
+    sunday_projector::spawn(&tasks, projector, stop);
+    let leading = || tasks.report().iter().any(|t| t.name == "projector" && t.leading == Some(true));
+    for _ in 0..100 {
+        if leading() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(leading(), "elected");
+    // The lock's connection dies (a network blip, an administrator).
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND classid = x'53554e44'::int AND objid = x'41590001'::int",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap_or(0);
+    assert_eq!(killed, 1, "the leader's lock connection was found");
+    let mut restarted = false;
+    for _ in 0..100 {
+        if tasks.report().iter().any(|t| t.name == "projector" && t.restarts >= 1) && leading() {
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(restarted, "the projector noticed, stepped down and was elected again: {:?}", tasks.report());
+    let ws = workspace(&store).await;
+    let projected = async {
+        loop {
+            let found: Option<String> = sqlx::query_scalar("SELECT name FROM rm.rm_workspaces WHERE workspace_id = $1")
+                .bind(ws)
+                .fetch_optional(&pool)
+                .await
+                .unwrap_or(None);
+            if found.is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(10), projected).await.is_ok(), "it projects again");
+}
