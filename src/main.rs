@@ -187,6 +187,7 @@ async fn connect(common: &Common) -> anyhow::Result<sqlx::PgPool> {
 async fn migrate(common: &Common) -> anyhow::Result<()> {
     let pool = connect(common).await?;
     MIGRATOR.run(&pool).await.context("running migrations")?;
+    PgEventStore::new(pool).keep_positions_growing().await.context("keeping log positions growing")?;
     tracing::info!("migrations applied");
     Ok(())
 }
@@ -214,6 +215,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     }
     sunday_eventstore::stats::set_slow_query_threshold(std::time::Duration::from_millis(common.slow_query_ms));
     let store = PgEventStore::new(pool);
+    store.keep_positions_growing().await.context("keeping log positions growing")?;
     let base = base_options(common)?;
     sunday_projector::prepare(&store, base.clone()).await.context("preparing the read models")?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -339,6 +341,7 @@ async fn rebuild(common: &Common) -> anyhow::Result<()> {
     let pool = connect(common).await?;
     MIGRATOR.run(&pool).await.context("running migrations")?;
     let store = PgEventStore::new(pool);
+    store.keep_positions_growing().await.context("keeping log positions growing")?;
     sunday_projector::rebuild(&store, base_options(common)?, &sunday_projector::Progress::bar()).await?;
     eprintln!();
     Ok(())

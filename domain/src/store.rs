@@ -198,6 +198,9 @@ pub enum StoreError {
     /// The append was empty or larger than the store accepts.
     #[error("an append takes 1 to {MAX_EVENTS_PER_APPEND} events, got {0}")]
     BadBatch(usize),
+    /// New positions would leave the range JSON clients hold exactly (2^53).
+    #[error("log positions would pass 2^53 (the log's highest is {highest}): this database cannot take more events; see docs/OPERATIONS.md")]
+    PositionsExhausted { highest: Position },
     /// A stored event could not be decoded.
     #[error(transparent)]
     Decode(#[from] DecodeError),

@@ -12,7 +12,8 @@ use crate::{PgEventStore, backend, violated_constraint};
 /// guard stream is still at the version the decision saw, and claims the ids
 /// of the sub-entities they create (a taken one fails the whole statement on
 /// `entity_ids_pkey`). Positions are the transaction id shifted left by 10
-/// bits plus the event's index.
+/// bits plus the event's index (`sunday_xact_id` adds the position base,
+/// see `keep_positions_growing`).
 const APPEND: &str = r#"
 WITH cur AS (
     SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
@@ -24,7 +25,7 @@ WITH cur AS (
 ), ins AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         occurred_at, workspace_id, board_id, data, metadata)
-    SELECT (pg_current_xact_id()::text::bigint << 10) + e.ord - 1, e.event_id, $1, cur.v + e.ord,
+    SELECT (sunday_xact_id() << 10) + e.ord - 1, e.event_id, $1, cur.v + e.ord,
            e.event_type, e.schema_version, e.occurred_at, e.workspace_id, e.board_id, e.data, e.metadata
     FROM cur, guards, unnest($2::uuid[], $3::text[], $4::smallint[], $5::timestamptz[], $6::uuid[], $7::uuid[],
                              $8::jsonb[], $9::jsonb[])

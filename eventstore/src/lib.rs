@@ -108,6 +108,36 @@ impl PgEventStore {
         Ok(row.map(|(v, p)| (u64::try_from(v).unwrap_or(0), p)))
     }
 
+    /// Makes every position from now on higher than the log's highest, by
+    /// raising the position base when transaction ids run lower than the log
+    /// (a dump restored into another cluster, a logical copy). Call at start,
+    /// after the migrations; a no-op in a cluster the log was written in.
+    /// Fails with a clear message when positions would leave the range JSON
+    /// clients can hold (2^53). Returns the base.
+    pub async fn keep_positions_growing(&self) -> Result<sunday_domain::store::Position, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("LOCK TABLE position_base IN EXCLUSIVE MODE").execute(&mut *tx).await.map_err(backend)?;
+        let (xid, base, top): (i64, i64, i64) = sqlx::query_as(
+            "SELECT pg_current_xact_id()::text::bigint, (SELECT base FROM position_base), coalesce((SELECT max(position) FROM events), 0)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let needed = (top >> 10) + 1 - xid;
+        let base = if needed > base {
+            sqlx::query("UPDATE position_base SET base = $1").bind(needed).execute(&mut *tx).await.map_err(backend)?;
+            tracing::warn!(base = needed, highest = top, "transaction ids are lower than the log's positions (a restored dump?): raised the position base");
+            needed
+        } else {
+            base
+        };
+        if xid + base >= MAX_POSITION_XACT {
+            return Err(StoreError::PositionsExhausted { highest: top });
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(base)
+    }
+
     /// Deletes idempotency keys older than `hours` (they are kept at least 24 h).
     pub async fn expire_idempotency_keys(&self, hours: i32) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
@@ -118,6 +148,10 @@ impl PgEventStore {
         Ok(done.rows_affected())
     }
 }
+
+/// Positions stay below 2^53, the integers every JSON client reads exactly:
+/// the shifted transaction id must stay below 2^43.
+const MAX_POSITION_XACT: i64 = 1 << 43;
 
 /// The longest a query waits for a connection before it fails (a 503): an
 /// unreachable database is answered at once, not after sqlx's 30 s default.

@@ -15,7 +15,7 @@ const COLUMNS: &str = "position, event_id, stream_id, stream_version, event_type
 
 /// The position below which every event is final: every transaction with a lower
 /// id has ended, so nothing can commit there any more.
-pub(crate) const HORIZON: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 10)";
+pub(crate) const HORIZON: &str = "(sunday_snapshot_xmin() << 10)";
 
 impl PgEventStore {
     pub(crate) async fn stream_events(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -78,7 +78,7 @@ pub async fn create(pool: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
 /// Replaces the live read models by those rebuilt in `NEXT` (whose
 /// checkpoint is `rebuilt`), atomically, if they have reached the live
 /// checkpoint; false (nothing changed) when the live ones are still ahead.
-/// The live checkpoint row stays locked from the comparison to the swap, so
+/// The live checkpoint table stays locked from the comparison to the swap, so
 /// no batch lands in between.
 pub async fn promote_if_caught_up(pool: &PgPool, rebuilt: i64) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -88,7 +88,11 @@ pub async fn promote_if_caught_up(pool: &PgPool, rebuilt: i64) -> Result<bool, s
         .await?;
     let live: Option<i64> = match live_exists {
         true => {
-            let sql = format!("SELECT position FROM {LIVE}.projection_checkpoints WHERE name = $1 FOR UPDATE");
+            // The whole table, not the row: a batch's first statement takes
+            // it, so this waits for the batch in flight and keeps the next
+            // out (a row lock would deadlock with the drop below).
+            tx.execute(format!("LOCK TABLE {LIVE}.projection_checkpoints IN ACCESS EXCLUSIVE MODE").as_str()).await?;
+            let sql = format!("SELECT position FROM {LIVE}.projection_checkpoints WHERE name = $1");
             sqlx::query_scalar(&sql).bind(crate::PROJECTION).fetch_optional(&mut *tx).await?
         }
         false => None,

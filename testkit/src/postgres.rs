@@ -36,7 +36,8 @@ fn output(tool: &str, args: &[&str]) -> std::process::Output {
     command.args(args).output().unwrap_or_else(|e| panic!("{}: {e}", tool.display()))
 }
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory the postgres user owns (for clusters and dumps).
+pub fn scratch(name: &str) -> PathBuf {
     let dir = crate::scratch(name);
     let _ = Command::new("chown").arg("postgres:postgres").arg(&dir).status();
     let _ = Command::new("chmod").arg("700").arg(&dir).status();
@@ -79,6 +80,36 @@ impl Cluster {
     pub fn crash(&self) {
         let d = self.dir.to_string_lossy().into_owned();
         run("pg_ctl", &["-D", &d, "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Runs SQL through psql on database `db`.
+    pub fn psql(&self, db: &str, sql: &str) {
+        let port = self.port.to_string();
+        run("psql", &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qc", sql]);
+    }
+
+    /// Dumps database `db` (`pg_dump -Fc`) to `file`.
+    pub fn dump(&self, db: &str, file: &std::path::Path) {
+        let (port, f) = (self.port.to_string(), file.to_string_lossy().into_owned());
+        run("pg_dump", &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-Fc", "-f", &f, db]);
+    }
+
+    /// Creates database `db` and restores `file` (a `dump`) into it.
+    pub fn restore(&self, db: &str, file: &std::path::Path) {
+        let (port, f) = (self.port.to_string(), file.to_string_lossy().into_owned());
+        run("createdb", &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", db]);
+        run("pg_restore", &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", db, "--exit-on-error", &f]);
+    }
+
+    /// Uses up about `n` transaction ids (subtransactions that write), as a
+    /// cluster that has lived a while has.
+    pub fn burn_transaction_ids(&self, db: &str, n: u32) {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS xid_burn (x int); \
+             DO $$ BEGIN FOR i IN 1..{n} LOOP BEGIN INSERT INTO xid_burn VALUES (i); EXCEPTION WHEN others THEN NULL; END; END LOOP; END $$; \
+             DROP TABLE xid_burn"
+        );
+        self.psql(db, &sql);
     }
 
     /// The URL of database `name`.
