@@ -41,6 +41,12 @@ impl StreamId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// Whether decisions on other streams are guarded by this one's version:
+    /// workspaces (membership) and boards (columns, membership, archival).
+    /// The store writes appends to such streams in their own transaction.
+    pub fn guards_others(&self) -> bool {
+        self.0.starts_with("workspace-") || self.0.starts_with("board-")
+    }
 }
 
 impl fmt::Display for StreamId {
@@ -141,7 +147,9 @@ pub struct AppendRequest<'a> {
     pub expected: ExpectedVersion,
     pub events: Vec<NewEvent>,
     /// Other streams the decision read, with the versions it saw: the append
-    /// fails with `StaleGuard` if any of them moved on since.
+    /// fails with `StaleGuard` if any of them moved on since. The check takes
+    /// turns with appends to those streams: a guarded append that succeeds is
+    /// logged before every append to them it did not see.
     pub guards: Vec<(StreamId, u64)>,
     /// An idempotency key to record in the same transaction.
     pub idempotency: Option<&'a IdempotencyRecord>,

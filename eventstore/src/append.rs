@@ -14,13 +14,27 @@ use crate::{PgEventStore, backend, violated_constraint};
 /// `entity_ids_pkey`). Positions are the transaction id shifted left by 10
 /// bits plus the event's index (`sunday_xact_id` adds the position base,
 /// see `keep_positions_growing`).
+///
+/// Guards take turns with the guarded streams' appends through the streams'
+/// head rows: the stream's own head is locked first (which gives the
+/// transaction its id, hence its position), then the guards' heads are locked
+/// shared. An append to a guarded stream waits for the guarded appends holding
+/// its head, and its transaction id, taken when it asked, is above theirs: it
+/// is logged after them. A guarded append that waited for it reads the new
+/// head and fails as stale.
 const APPEND: &str = r#"
-WITH cur AS (
-    SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
+WITH own AS MATERIALIZED (
+    SELECT version FROM stream_heads WHERE stream_id = $1 FOR UPDATE
+), cur AS (
+    SELECT coalesce((SELECT version FROM own), 0) AS v
+), held AS MATERIALIZED (
+    SELECT h.stream_id, h.version FROM stream_heads h
+    WHERE h.stream_id = ANY($11::text[]) AND (SELECT count(*) FROM own) >= 0
+    ORDER BY h.stream_id FOR SHARE
 ), guards AS (
     SELECT NOT EXISTS (
         SELECT 1 FROM unnest($11::text[], $12::bigint[]) AS g(stream_id, version)
-        WHERE (SELECT coalesce(max(e.stream_version), 0) FROM events e WHERE e.stream_id = g.stream_id) <> g.version
+        WHERE coalesce((SELECT h.version FROM held h WHERE h.stream_id = g.stream_id), 0) <> g.version
     ) AS ok
 ), ins AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
@@ -33,6 +47,10 @@ WITH cur AS (
                               data, metadata, ord)
     WHERE guards.ok AND ($10::bigint IS NULL OR cur.v = $10)
     RETURNING position, stream_version
+), head AS (
+    INSERT INTO stream_heads (stream_id, version)
+    SELECT $1, max(stream_version) FROM ins HAVING count(*) > 0
+    ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version
 ), claims AS (
     INSERT INTO entity_ids (entity_id, stream_id)
     SELECT c.entity_id, $1 FROM cur, guards, unnest($13::uuid[]) AS c(entity_id)

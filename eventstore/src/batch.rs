@@ -10,7 +10,11 @@
 //! duplicate event id), every append in it is retried on its own. Appends that
 //! claim more than one sub-entity id (a board created with its columns) are
 //! written alone: a claim taken by someone else must not leave the others
-//! claimed.
+//! claimed. Appends to streams that guard others (workspaces, boards) are
+//! written alone too: a batch's transaction id comes from the first head it
+//! locks, and an append to a guarded stream must take its id when it asks for
+//! that stream's head (see `APPEND`), or a guarded append it waited for could
+//! be logged after it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -28,13 +32,20 @@ const WRITERS: usize = 4;
 const QUEUE: usize = 4096;
 
 const APPEND_BATCH: &str = r#"
-WITH req AS (
+WITH own AS MATERIALIZED (
+    SELECT stream_id, version FROM stream_heads WHERE stream_id = ANY($2::text[])
+    ORDER BY stream_id FOR UPDATE
+), held AS MATERIALIZED (
+    SELECT h.stream_id, h.version FROM stream_heads h
+    WHERE h.stream_id = ANY($5::text[]) AND (SELECT count(*) FROM own) >= 0
+    ORDER BY h.stream_id FOR SHARE
+), req AS (
     SELECT r.req, r.stream_id, r.expected,
-           coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = r.stream_id), 0) AS current
+           coalesce((SELECT own.version FROM own WHERE own.stream_id = r.stream_id), 0) AS current
     FROM unnest($1::int[], $2::text[], $3::bigint[]) AS r(req, stream_id, expected)
 ), stale AS (
     SELECT DISTINCT g.req FROM unnest($4::int[], $5::text[], $6::bigint[]) AS g(req, stream_id, version)
-    WHERE coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = g.stream_id), 0) <> g.version
+    WHERE coalesce((SELECT h.version FROM held h WHERE h.stream_id = g.stream_id), 0) <> g.version
 ), fits AS (
     SELECT req.* FROM req
     WHERE req.req NOT IN (SELECT stale.req FROM stale) AND (req.expected < 0 OR req.current = req.expected)
@@ -61,6 +72,10 @@ WITH req AS (
                               board_id, data, metadata, ord)
     JOIN ok ON ok.req = e.req
     RETURNING stream_id, stream_version, position
+), head AS (
+    INSERT INTO stream_heads (stream_id, version)
+    SELECT stream_id, max(stream_version) FROM ins GROUP BY stream_id
+    ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version
 )
 SELECT req.req, req.current, req.req IN (SELECT stale.req FROM stale) AS stale,
        req.req IN (SELECT taken.req FROM taken) AS taken,
@@ -109,7 +124,7 @@ impl Batcher {
     /// Appends through a batch. `None`: the caller must append on its own.
     pub(crate) async fn submit(&self, req: &AppendRequest<'_>) -> Option<Attempt> {
         let claims = crate::append::claims(&req.events);
-        if claims.len() > 1 {
+        if claims.len() > 1 || req.stream.guards_others() {
             return None;
         }
         let (reply, answer) = oneshot::channel();

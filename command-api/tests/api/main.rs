@@ -5,6 +5,7 @@ mod commands;
 mod concurrency;
 mod errors;
 mod fuzz;
+mod guards;
 mod hardening;
 mod helpers;
 mod idempotency;
