@@ -1,6 +1,7 @@
 //! `/healthz` (the process is alive) and `/readyz` (it can serve: the
 //! database answers, NATS is connected when configured, the projection is
-//! not too far behind when this process projects, and no task it depends on
+//! not too far behind when this process projects, a read replica not too far
+//! behind when this process reads from one, and no task it depends on
 //! is down or retrying), for every role. `/readyz` also says which elected
 //! roles this process leads.
 
@@ -22,6 +23,8 @@ pub(crate) struct Health {
     pub(crate) projection: Option<(PgPool, i64)>,
     /// The process's supervised tasks.
     pub(crate) tasks: sunday_runtime::Tasks,
+    /// A query API reading from a replica: ready only while it is close enough.
+    pub(crate) replica: Option<sunday_query_api::QueryState>,
 }
 
 pub(crate) fn routes(health: Health) -> Router {
@@ -43,6 +46,12 @@ async fn ready(State(h): State<Health>) -> impl IntoResponse {
         let fresh = lag.is_some_and(|l| l <= *max_lag);
         checks.insert("projectionLagEvents".into(), lag.map_or(Value::Null, Value::from));
         ok &= fresh;
+    }
+    if let Some(q) = &h.replica
+        && let Some(lag) = q.replica_lag()
+    {
+        checks.insert("replicaLagSeconds".into(), json!((lag.as_secs_f64() * 1000.0).round() / 1000.0));
+        ok &= !q.replica_too_far_behind();
     }
     let (tasks, leading, healthy) = task_states(&h.tasks);
     ok &= healthy;
@@ -91,7 +100,7 @@ mod tests {
         let own = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(pool.connect_options().as_ref().clone()).await;
         let own = own.unwrap_or_else(|e| panic!("{e}"));
         let tasks = sunday_runtime::Tasks::new();
-        let app = routes(Health { pool: own.clone(), nats: None, projection: None, tasks: tasks.clone() });
+        let app = routes(Health { pool: own.clone(), nats: None, projection: None, tasks: tasks.clone(), replica: None });
         assert_eq!(status(&app, "/healthz").await, StatusCode::OK);
         assert_eq!(status(&app, "/readyz").await, StatusCode::OK);
         let task = tasks.register("publisher", true);

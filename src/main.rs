@@ -5,6 +5,7 @@ mod bench_api;
 mod bench_ws;
 mod health;
 mod metrics;
+mod roles;
 mod telemetry;
 
 /// mimalloc: fewer cycles per request than glibc's allocator under many small allocations.
@@ -18,6 +19,8 @@ use clap::{Args, Parser, Subcommand};
 use sunday_command_api::{AppState, Claims, Config, Secret, mint, spawn_housekeeping};
 use sunday_eventstore::{MIGRATOR, PgEventStore};
 use uuid::Uuid;
+
+use roles::{Roles, connect_nats};
 
 #[derive(Parser)]
 #[command(name = "sunday", version, about = "Sunday: event-sourced work management backend")]
@@ -57,12 +60,21 @@ struct Common {
     /// Most events the projector applies in one transaction.
     #[arg(long, env = "SUNDAY_PROJECTOR_BATCH", default_value_t = 1000, global = true)]
     projector_batch: usize,
-    /// NATS server joining the processes (`nats://host:4222`); in-process only when unset.
+    /// NATS servers joining the processes (`nats://host:4222`, several
+    /// comma-separated for a cluster); in-process only when unset.
     #[arg(long, env = "SUNDAY_NATS_URL", global = true)]
     nats_url: Option<String>,
+    /// Copies JetStream keeps of the event stream (3 on a three-node cluster
+    /// survives the loss of one node); the publisher sets it on the stream.
+    #[arg(long, env = "SUNDAY_NATS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), global = true)]
+    nats_replicas: u8,
     /// Prefix of every NATS subject this deployment uses.
     #[arg(long, env = "SUNDAY_NATS_PREFIX", default_value = "sunday", global = true)]
     nats_prefix: String,
+    /// With DATABASE_READ_URL: milliseconds the replica may be behind what was
+    /// heard before reads answer 503 (and /readyz is not ready).
+    #[arg(long, env = "SUNDAY_REPLICA_MAX_LAG_MS", default_value_t = 5000, global = true)]
+    replica_max_lag_ms: u64,
     /// Most events the projection may lag behind and still count as ready.
     #[arg(long, env = "SUNDAY_READY_MAX_LAG", default_value_t = 10_000, global = true)]
     ready_max_lag: i64,
@@ -192,20 +204,6 @@ async fn migrate(common: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Which roles one process runs.
-#[derive(Clone, Copy)]
-struct Roles {
-    commands: bool,
-    projector: bool,
-    queries: bool,
-    gateway: bool,
-}
-
-impl Roles {
-    const ALL: Self = Self { commands: true, projector: true, queries: true, gateway: true };
-    const NONE: Self = Self { commands: false, projector: false, queries: false, gateway: false };
-}
-
 /// Serves the chosen roles until SIGTERM or Ctrl-C.
 async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let pool = connect(common).await?;
@@ -222,14 +220,16 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let tasks = sunday_runtime::Tasks::new();
     let feed = sunday_projector::Feed::new();
     let nats = match &common.nats_url {
-        Some(url) => Some(async_nats::connect(url.as_str()).await.with_context(|| format!("connecting to NATS at {url}"))?),
+        Some(url) => Some(connect_nats(url, roles).await?),
         None => None,
     };
     let mut publisher = None;
     if let (Some(client), true) = (&nats, roles.projector) {
         sunday_projector::announce::publish(&feed, client.clone(), &common.nats_prefix);
-        let js = async_nats::jetstream::new(client.clone());
-        publisher = Some(sunday_command_api::publisher::spawn(&tasks, store.clone(), js, common.nats_prefix.clone(), stop.clone()));
+        // An ack lost with its NATS node fails the batch after 2 s (not the
+        // client's 5 s), and the publisher goes on from its checkpoint.
+        let js = async_nats::jetstream::ContextBuilder::new().timeout(std::time::Duration::from_secs(2)).build(client.clone());
+        publisher = Some(sunday_command_api::publisher::spawn(&tasks, store.clone(), js, common.nats_prefix.clone(), common.nats_replicas.into(), stop.clone()));
     }
     let mut app = axum::Router::new();
     let commands = AppState::new(command_config(common), store.clone());
@@ -280,7 +280,8 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     }
     let read_models = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 2).await?;
     let projection = roles.projector.then(|| (read_models.clone(), common.ready_max_lag));
-    let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection, tasks: tasks.clone() };
+    let replica = queries.clone().filter(|q| q.replica_lag().is_some());
+    let health = health::Health { pool: store.pool().clone(), nats: nats.clone(), projection, tasks: tasks.clone(), replica };
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
     let app = app.layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
     let command_limits = roles.commands.then(|| commands_limits.clone());
@@ -376,6 +377,7 @@ fn query_config(common: &Common) -> sunday_query_api::Config {
         jwt_secret: Secret::new(common.jwt_secret.clone()),
         min_position_wait: std::time::Duration::from_millis(common.min_position_wait_ms),
         rate_limits: rate_limits(common),
+        replica_max_lag: std::time::Duration::from_millis(common.replica_max_lag_ms),
     }
 }
 

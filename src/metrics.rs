@@ -131,6 +131,10 @@ impl Metrics {
             let _ = writeln!(out, "# HELP sunday_cache_requests_total Board-cache lookups of the query API\n# TYPE sunday_cache_requests_total counter");
             let _ = writeln!(out, "sunday_cache_requests_total{{cache=\"boards\",result=\"hit\"}} {hits}");
             let _ = writeln!(out, "sunday_cache_requests_total{{cache=\"boards\",result=\"miss\"}} {misses}");
+            if let Some(lag) = q.replica_lag() {
+                let _ = writeln!(out, "# HELP sunday_replica_lag_seconds How long ago the oldest batch heard of and not yet replayed by the read replica was heard\n# TYPE sunday_replica_lag_seconds gauge");
+                let _ = writeln!(out, "sunday_replica_lag_seconds {:.3}", lag.as_secs_f64());
+            }
         }
         render_pools(&mut out, &self.0.pools);
         self.render_rate_limits(&mut out);

@@ -53,14 +53,22 @@ pub fn subject(prefix: &str, e: &RecordedEvent) -> String {
     format!("{prefix}.events.{}.{}.{}", part(e.workspace_id), part(e.board_id), e.event.event_type())
 }
 
-/// Creates the stream if it does not exist.
-pub async fn ensure_stream(js: &Context, prefix: &str) -> Result<(), PublisherError> {
+/// Creates the stream if it does not exist; with `replicas`, also makes an
+/// existing stream keep that many copies (the publisher's setting,
+/// `SUNDAY_NATS_REPLICAS`: 3 on a three-node cluster survives losing a node).
+pub async fn ensure_stream(js: &Context, prefix: &str, replicas: Option<usize>) -> Result<(), PublisherError> {
     let config = jetstream::stream::Config {
         name: stream_name(prefix),
         subjects: vec![format!("{prefix}.events.>")],
+        num_replicas: replicas.unwrap_or(1).max(1),
         ..Default::default()
     };
-    js.get_or_create_stream(config).await.map_err(nats)?;
+    let mut stream = js.get_or_create_stream(config.clone()).await.map_err(nats)?;
+    let now = stream.info().await.map_err(nats)?.config.num_replicas;
+    if replicas.is_some_and(|r| r.max(1) != now) {
+        tracing::info!(from = now, to = config.num_replicas, "changing the event stream's replicas");
+        js.update_stream(config).await.map_err(nats)?;
+    }
     Ok(())
 }
 
@@ -116,24 +124,26 @@ async fn advance(pool: &PgPool, from: Position, to: Position) -> Result<(), Publ
 
 /// Runs the publisher under `tasks` (task `publisher`): whatever ends a run,
 /// it starts again after a backoff, re-elected and from its checkpoint.
-pub fn spawn(tasks: &sunday_runtime::Tasks, store: PgEventStore, js: Context, prefix: String, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(tasks: &sunday_runtime::Tasks, store: PgEventStore, js: Context, prefix: String, replicas: usize, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let watch = stop.clone();
     tasks.supervise("publisher", true, watch, move |task| {
         let (store, js, prefix, mut stop) = (store.clone(), js.clone(), prefix.clone(), stop.clone());
-        async move { run(&store, &js, &prefix, &mut stop, &task).await }
+        async move { run(&store, &js, (&prefix, replicas), &mut stop, &task).await }
     })
 }
 
 /// Publishes the log until `stop` turns true or something fails (run it
 /// under `sunday_runtime::Tasks::supervise`, which starts it again from its
 /// checkpoint), once elected; a lost leader lock connection ends the run.
-pub async fn run(store: &PgEventStore, js: &Context, prefix: &str, stop: &mut watch::Receiver<bool>, task: &sunday_runtime::Task) -> Result<(), PublisherError> {
+/// `stream` is the subject prefix and the stream's replicas.
+pub async fn run(store: &PgEventStore, js: &Context, stream: (&str, usize), stop: &mut watch::Receiver<bool>, task: &sunday_runtime::Task) -> Result<(), PublisherError> {
     let pool = store.pool().clone();
     task.standby();
     let Some(mut leadership) = sunday_runtime::leader::elect(&pool.connect_options(), LEADER_LOCK, stop).await? else {
         return Ok(());
     };
-    ensure_stream(js, prefix).await?;
+    let (prefix, replicas) = stream;
+    ensure_stream(js, prefix, Some(replicas)).await?;
     let mut at = checkpoint(&pool).await?;
     let mut tail = store.tail(at, 1000);
     tracing::info!(checkpoint = at, stream = %stream_name(prefix), "publisher elected");

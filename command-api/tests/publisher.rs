@@ -49,12 +49,12 @@ async fn a_publisher_killed_before_its_checkpoint_publishes_nothing_twice(pool: 
         events.extend(batch.unwrap_or_else(|_| panic!("log stalled")).unwrap_or_default());
     }
     // A first publisher published 30 events, then died before its checkpoint.
-    sunday_command_api::publisher::ensure_stream(&js, &prefix).await.unwrap_or_else(|e| panic!("{e}"));
+    sunday_command_api::publisher::ensure_stream(&js, &prefix, Some(1)).await.unwrap_or_else(|e| panic!("{e}"));
     publish_events(&js, &prefix, &events[..30]).await.unwrap_or_else(|e| panic!("{e}"));
     // Its successor starts from the old checkpoint (0) and runs until caught up.
     let (stop_tx, stop) = watch::channel(false);
     let tasks = sunday_runtime::Tasks::new();
-    let successor = spawn(&tasks, store.clone(), js.clone(), prefix.clone(), stop);
+    let successor = spawn(&tasks, store.clone(), js.clone(), prefix.clone(), 1, stop);
     let last = events.last().map_or(0, |e| e.position);
     for _ in 0..200 {
         let at: Option<i64> = sqlx::query_scalar("SELECT position FROM publisher_checkpoints").fetch_optional(&pool).await.ok().flatten();

@@ -109,26 +109,7 @@ impl Driver {
 
 /// A checksum per read-model table, over every column that the log decides.
 async fn checksums(pool: &PgPool) -> Vec<(String, String)> {
-    let tables = [
-        ("rm_workspaces", "workspace_id"),
-        ("rm_workspace_members", "workspace_id, user_id"),
-        ("rm_boards", "board_id"),
-        ("rm_columns", "board_id, column_id"),
-        ("rm_groups", "board_id, group_id"),
-        ("rm_board_members", "board_id, user_id"),
-        ("rm_items", "workspace_id, item_id"),
-        ("rm_comments", "comment_id"),
-        ("rm_files", "file_id"),
-        ("rm_board_stats", "board_id"),
-        ("rm_activity_log", "id"),
-        ("rm_user_profiles", "user_id"),
-    ];
-    let mut out = Vec::new();
-    for (table, key) in tables {
-        let sql = format!("SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY {key})), 'empty') FROM rm.{table} t");
-        let sum: String = sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap_or_else(|e| panic!("{table}: {e}"));
-        out.push((table.to_owned(), sum));
-    }
+    let mut out = sunday_testkit::read_models::checksums(pool).await;
     let position: i64 = sqlx::query_scalar("SELECT position FROM rm.projection_checkpoints").fetch_one(pool).await.unwrap_or(-1);
     out.push(("checkpoint".into(), position.to_string()));
     out

@@ -38,11 +38,19 @@ pub struct Config {
     pub min_position_wait: Duration,
     /// Reads per user and second (`reads`; none by default).
     pub rate_limits: sunday_edge::Limits,
+    /// On a replica: the most it may be behind what was heard before reads
+    /// answer 503 instead of older data.
+    pub replica_max_lag: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { jwt_secret: Secret::new("dev-secret"), min_position_wait: DEFAULT_MIN_POSITION_WAIT, rate_limits: sunday_edge::Limits::default() }
+        Self {
+            jwt_secret: Secret::new("dev-secret"),
+            min_position_wait: DEFAULT_MIN_POSITION_WAIT,
+            rate_limits: sunday_edge::Limits::default(),
+            replica_max_lag: Duration::from_secs(5),
+        }
     }
 }
 
@@ -97,6 +105,17 @@ impl QueryState {
         let tracker = position::Tracker::new(replica);
         let limits = sunday_edge::RateLimits::new(config.rate_limits);
         Self(Arc::new(Shared { config, pool, position, advance, cache: BoardCache::new(BOARD_CACHE), tokens, tracker, limits }))
+    }
+
+    /// How far behind what was heard the replica reads come from is (zero
+    /// when it has replayed every batch heard); `None` on the primary.
+    pub fn replica_lag(&self) -> Option<Duration> {
+        self.tracker.replica_lag()
+    }
+
+    /// Whether reads come from a replica that is further behind than allowed.
+    pub fn replica_too_far_behind(&self) -> bool {
+        self.replica_lag().is_some_and(|lag| lag > self.config.replica_max_lag)
     }
 
     /// Board-cache lookups so far: (hits, misses).

@@ -12,9 +12,16 @@
 //! Each invalidation names the checkpoint it starts from (`previous`), so a
 //! lost one is noticed with the next one: the cache is dropped at once rather
 //! than at the next poll.
+//!
+//! On a replica, the lag is how long ago the oldest batch heard of and not
+//! yet replayed was heard (zero when the replica has every batch heard, so an
+//! idle deployment has no lag); past `Config::replica_max_lag` reads answer
+//! 503 rather than old data (`respond::wait_for`).
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sunday_projector::Invalidation;
 use tokio::sync::Notify;
@@ -24,6 +31,10 @@ use crate::QueryState;
 /// How soon a replica behind the invalidations heard is looked at again.
 const REPLICA_RETRY: Duration = Duration::from_millis(5);
 
+/// Batches heard and not yet replayed that a replica remembers (beyond it,
+/// the newest entry stands for the later ones, with its older time).
+const UNREPLAYED: usize = 4096;
+
 /// This instance's view of the checkpoint.
 #[derive(Default)]
 pub(crate) struct Tracker {
@@ -32,11 +43,38 @@ pub(crate) struct Tracker {
     replica: bool,
     /// Wakes the replica poll when an invalidation arrives.
     heard: Notify,
+    /// On a replica: the checkpoints heard and not replayed yet, with when.
+    unreplayed: Mutex<VecDeque<(i64, Instant)>>,
 }
 
 impl Tracker {
     pub(crate) fn new(replica: bool) -> Self {
         Self { replica, ..Self::default() }
+    }
+
+    fn unreplayed(&self) -> std::sync::MutexGuard<'_, VecDeque<(i64, Instant)>> {
+        self.unreplayed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn heard_at(&self, position: i64) {
+        let mut q = self.unreplayed();
+        let full = q.len() >= UNREPLAYED;
+        match q.back_mut() {
+            Some(last) if full => last.0 = last.0.max(position),
+            _ => q.push_back((position, Instant::now())),
+        }
+    }
+
+    fn replayed(&self, position: i64) {
+        let mut q = self.unreplayed();
+        while q.front().is_some_and(|(p, _)| *p <= position) {
+            q.pop_front();
+        }
+    }
+
+    /// How far behind the replica is (`None` when reads go to the primary).
+    pub(crate) fn replica_lag(&self) -> Option<Duration> {
+        self.replica.then(|| self.unreplayed().front().map_or(Duration::ZERO, |(_, at)| at.elapsed()))
     }
 }
 
@@ -51,6 +89,7 @@ impl QueryState {
         self.cache.invalidate(inv);
         tracker.invalidated.fetch_max(inv.position, Ordering::AcqRel);
         if tracker.replica {
+            tracker.heard_at(inv.position);
             tracker.heard.notify_one();
         } else {
             self.raise(inv.position);
@@ -97,6 +136,7 @@ impl QueryState {
             if !self.tracker.replica {
                 return Ok(());
             }
+            self.tracker.replayed(at);
             self.raise(at.min(heard));
             if at >= heard {
                 return Ok(());

@@ -31,6 +31,9 @@ pub enum QueryError {
     /// The database cannot be reached now; retry shortly.
     #[error("the service cannot reach its database right now; retry shortly")]
     Unavailable,
+    /// Reads come from a replica that is too far behind (seconds).
+    #[error("reads come from a replica {0:.1} s behind; retry shortly")]
+    ReplicaBehind(f64),
     /// Something failed on our side; details are logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -45,7 +48,7 @@ impl QueryError {
             Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
             Self::NotReached(_) => (StatusCode::GATEWAY_TIMEOUT, "/problems/not-reached", "Read model not caught up"),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable"),
+            Self::Unavailable | Self::ReplicaBehind(_) => (StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
         }
     }
@@ -79,7 +82,7 @@ impl IntoResponse for QueryError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if matches!(self, Self::Unavailable) {
+        if matches!(self, Self::Unavailable | Self::ReplicaBehind(_)) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
         if let Self::TooManyRequests(limited) = &self {

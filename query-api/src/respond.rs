@@ -92,9 +92,17 @@ impl VerifiedTokens {
 }
 
 /// Waits until the read models reach `min` (up to the configured time).
+/// Without `min`, a replica further behind than allowed answers nothing
+/// (503): old data is not served as if it were current (with `min`, what is
+/// served is at least what the caller asked for).
 async fn wait_for(state: &QueryState, min: Option<i64>) -> Result<i64, QueryError> {
     let mut position = state.position.clone();
-    let Some(min) = min else { return Ok(*position.borrow()) };
+    let Some(min) = min else {
+        if let Some(lag) = state.replica_lag().filter(|_| state.replica_too_far_behind()) {
+            return Err(QueryError::ReplicaBehind(lag.as_secs_f64()));
+        }
+        return Ok(*position.borrow());
+    };
     let reached = tokio::time::timeout(state.config.min_position_wait, position.wait_for(|p| *p >= min)).await;
     match reached {
         Ok(Ok(p)) => Ok(*p),

@@ -2,7 +2,7 @@
 //!
 //! - In process (`Bus::Log`): one gap-safe tail of the log per process, routed
 //!   to the board rooms of this process. What `sunday all` uses without NATS.
-//! - JetStream (`Bus::Nats`): one ordered push consumer per workspace with
+//! - JetStream (`Bus::Nats`): one push consumer per workspace (`consumer`) with
 //!   rooms in this process, shared by them (`feeds`): each room hears its
 //!   board's events and its workspace's own events (membership) in log order,
 //!   with no gap.
@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::push};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -133,10 +132,6 @@ pub enum Bus {
 #[error("subscribing to the board's events failed: {0}")]
 pub(crate) struct SubscribeError(pub(crate) String);
 
-fn sub_err(e: impl std::fmt::Display) -> SubscribeError {
-    SubscribeError(e.to_string())
-}
-
 /// A room's live subscription; dropping it stops it.
 pub(crate) struct Subscription {
     /// The room's place in its workspace's JetStream feed (`None` on the
@@ -152,21 +147,6 @@ impl Subscription {
     pub(crate) fn feed(m: crate::feeds::Membership) -> Self {
         Self { _feed: Some(m) }
     }
-}
-
-/// An ordered push consumer of the event stream, from the next message on.
-pub(crate) async fn ordered(client: &async_nats::Client, prefix: &str, filter: String) -> Result<push::Ordered, SubscribeError> {
-    let js = jetstream::new(client.clone());
-    sunday_command_api::publisher::ensure_stream(&js, prefix).await.map_err(sub_err)?;
-    let stream = js.get_stream(sunday_command_api::publisher::stream_name(prefix)).await.map_err(sub_err)?;
-    let config = push::OrderedConfig {
-        deliver_subject: client.new_inbox(),
-        filter_subject: filter,
-        deliver_policy: DeliverPolicy::New,
-        ..Default::default()
-    };
-    let consumer = stream.create_consumer(config).await.map_err(sub_err)?;
-    consumer.messages().await.map_err(sub_err)
 }
 
 /// The in-process bus: tails the log from the current horizon and routes each

@@ -1,5 +1,5 @@
 //! With NATS, a process follows each workspace that has rooms here through
-//! one ordered JetStream consumer (`<prefix>.events.<workspace>.>`), shared by
+//! one JetStream consumer (`<prefix>.events.<workspace>.>`), shared by
 //! those rooms: each board event goes to its board's room, and each
 //! workspace-level event (membership) to every room of the workspace, all in
 //! log order. One consumer per workspace, not per board, because a workspace
@@ -7,20 +7,20 @@
 //! consumers would deliver them in no particular order (and NATS 2.9 has no
 //! consumer with two filters).
 //!
-//! The consumer checks its sequence and re-creates itself from the last
-//! stream sequence it delivered after a gap or a lost connection, so nothing
-//! is skipped; when it reports trouble or has to be made again from scratch,
-//! every room of the workspace folds access from the log again.
+//! The consumer (`consumer`) checks its sequence; after a gap, a missed
+//! heartbeat or a lost connection it is made again from the stream sequence
+//! after the last one it delivered, so nothing is skipped, and every room of
+//! the workspace folds access from the log again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::bus::{LiveEvent, SubscribeError, ordered};
+use crate::bus::{LiveEvent, SubscribeError};
+use crate::consumer::Consumer;
 use crate::rooms::{Heard, RoomHandle};
 
 /// Longest wait between attempts to follow a workspace again.
@@ -166,8 +166,10 @@ impl Feeds {
 async fn follow(feeds: Feeds, workspace: Uuid, feed: Arc<Feed>, state: watch::Sender<State>) {
     let filter = format!("{}.events.{workspace}.>", feeds.prefix);
     let mut backoff = Duration::from_millis(100);
+    // The stream sequence a consumer made again starts at: nothing skipped.
+    let mut resume = None;
     loop {
-        let mut messages = match ordered(&feeds.client, &feeds.prefix, filter.clone()).await {
+        let mut messages = match Consumer::start(&feeds.client, &feeds.prefix, filter.clone(), resume).await {
             Ok(m) => m,
             Err(e) if matches!(*state.borrow(), State::Starting) => {
                 feeds.forget(workspace, &feed);
@@ -183,7 +185,8 @@ async fn follow(feeds: Feeds, workspace: Uuid, feed: Arc<Feed>, state: watch::Se
             }
         };
         if !matches!(*state.borrow(), State::Starting) {
-            // Made again from scratch: what came in between is read from the log.
+            // Made again: rooms fold access again, in case the lost one was
+            // about to tell them of a membership change.
             feed.route(None, || Heard::Resync);
         }
         let _ = state.send(State::Running);
@@ -204,11 +207,12 @@ async fn follow(feeds: Feeds, workspace: Uuid, feed: Arc<Feed>, state: watch::Se
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(%workspace, error = %e, "workspace feed hiccup (it resumes by itself); rooms re-read access");
-                    feed.route(None, || Heard::Resync);
+                    tracing::warn!(%workspace, error = %e, "workspace feed lost; it is made again from where it was");
+                    break;
                 }
             }
         }
+        resume = messages.resume();
         tokio::time::sleep(backoff).await;
     }
 }

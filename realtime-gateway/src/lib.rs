@@ -9,6 +9,7 @@
 
 mod access;
 pub mod bus;
+mod consumer;
 mod feeds;
 mod frame;
 mod handshake;

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 /// One nats-server process.
 pub struct NatsServer {
     pub port: u16,
+    /// The HTTP monitoring port (`/connz` lists the clients by name).
+    pub monitor_port: u16,
     cluster_port: u16,
     dir: PathBuf,
     routes: Vec<u16>,
@@ -35,14 +37,14 @@ impl NatsServer {
     }
 
     fn node(name: &str, routes: Vec<u16>, cluster_port: u16) -> Self {
-        let mut server = Self { port: crate::free_port(), cluster_port, dir: crate::scratch("nats"), routes, name: name.to_owned(), child: None };
+        let mut server = Self { port: crate::free_port(), monitor_port: crate::free_port(), cluster_port, dir: crate::scratch("nats"), routes, name: name.to_owned(), child: None };
         server.run();
         server
     }
 
     fn run(&mut self) {
         let mut command = Command::new(binary());
-        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"]).arg(&self.dir).args(["-n", &self.name]);
+        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"]).arg(&self.dir).args(["-n", &self.name, "-m", &self.monitor_port.to_string()]);
         if self.cluster_port != 0 {
             let routes: Vec<String> = self.routes.iter().filter(|p| **p != self.cluster_port).map(|p| format!("nats://127.0.0.1:{p}")).collect();
             command.args(["--cluster_name", "sunday", "--cluster", &format!("nats://127.0.0.1:{}", self.cluster_port), "--routes", &routes.join(",")]);
@@ -67,6 +69,13 @@ impl NatsServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Starts it again (same port and storage) if it was killed.
+    pub fn ensure_running(&mut self) {
+        if self.child.is_none() {
+            self.run();
         }
     }
 

@@ -8,6 +8,8 @@ use std::process::Command;
 pub struct Cluster {
     dir: PathBuf,
     pub port: u16,
+    /// fsync on: what a commit acknowledged survives even the machine's crash.
+    durable: bool,
 }
 
 /// The PostgreSQL binaries `ops/test` installed (the newest version).
@@ -45,12 +47,22 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 impl Cluster {
-    /// A fresh primary on a free port.
+    /// A fresh primary on a free port (fsync off: fast, and enough for a
+    /// server crash, which loses nothing the operating system was handed).
     pub fn primary() -> Self {
+        Self::initialized(false)
+    }
+
+    /// A fresh primary with fsync on, as production runs.
+    pub fn durable() -> Self {
+        Self::initialized(true)
+    }
+
+    fn initialized(durable: bool) -> Self {
         let dir = scratch("primary");
         let d = dir.to_string_lossy().into_owned();
         run("initdb", &["-D", &d, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]);
-        Self::started(dir)
+        Self::started(dir, durable)
     }
 
     /// A streaming replica of this cluster, replaying as it goes.
@@ -58,12 +70,12 @@ impl Cluster {
         let dir = scratch("standby");
         let d = dir.to_string_lossy().into_owned();
         let port = self.port.to_string();
-        run("pg_basebackup", &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D", &d, "-R", "-X", "stream"]);
-        Self::started(dir)
+        run("pg_basebackup", &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D", &d, "-R", "-X", "stream", "-c", "fast"]);
+        Self::started(dir, self.durable)
     }
 
-    fn started(dir: PathBuf) -> Self {
-        let cluster = Self { dir, port: crate::free_port() };
+    fn started(dir: PathBuf, durable: bool) -> Self {
+        let cluster = Self { dir, port: crate::free_port(), durable };
         cluster.start();
         cluster
     }
@@ -71,7 +83,8 @@ impl Cluster {
     /// Starts the server (again) on its port.
     pub fn start(&self) {
         let (d, port) = (self.dir.to_string_lossy().into_owned(), self.port);
-        let options = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200");
+        let fsync = if self.durable { "on" } else { "off" };
+        let options = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200");
         run("pg_ctl", &["-D", &d, "-l", &format!("{d}/server.log"), "-w", "-t", "60", "-o", &options, "start"]);
     }
 

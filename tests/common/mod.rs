@@ -17,9 +17,10 @@ use uuid::Uuid;
 
 pub(crate) const SECRET: &str = "binary-test-secret";
 
+/// An address on loopback nothing listens on, outside the ephemeral range
+/// (see `sunday_testkit::free_port`).
 pub(crate) fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    SocketAddr::from(([127, 0, 0, 1], sunday_testkit::free_port()))
 }
 
 pub(crate) fn database_url(pool: &PgPool) -> String {

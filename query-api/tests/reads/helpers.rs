@@ -26,11 +26,13 @@ struct Options {
     replica: Option<sqlx::postgres::PgConnectOptions>,
     feed: Feed,
     limits: sunday_edge::Limits,
+    /// How far behind a replica may be before reads answer 503.
+    max_lag: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { wait: Duration::from_secs(5), nats: None, replica: None, feed: Feed::new(), limits: sunday_edge::Limits::default() }
+        Self { wait: Duration::from_secs(5), nats: None, replica: None, feed: Feed::new(), limits: sunday_edge::Limits::default(), max_lag: Duration::from_secs(5) }
     }
 }
 
@@ -80,8 +82,8 @@ impl System {
 
     /// A system whose reads go to a replica of `pool`'s database (as with
     /// `DATABASE_READ_URL`), waiting at most `wait` for it.
-    pub(crate) async fn with_replica(pool: PgPool, replica: sqlx::postgres::PgConnectOptions, wait: Duration) -> Self {
-        Self::build(pool, Options { wait, replica: Some(replica), ..Options::default() }).await
+    pub(crate) async fn with_replica(pool: PgPool, replica: sqlx::postgres::PgConnectOptions, wait: Duration, max_lag: Duration) -> Self {
+        Self::build(pool, Options { wait, replica: Some(replica), max_lag, ..Options::default() }).await
     }
 
     /// A system and its projector's feed, for tests that listen to it.
@@ -100,12 +102,12 @@ impl System {
         let base = pool.connect_options().as_ref().clone();
         sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
         let commands = AppState::new(Config { jwt_secret: Secret::new(SECRET), ..Config::default() }, store.clone());
-        let Options { wait, nats, replica, feed, limits } = options;
+        let Options { wait, nats, replica, feed, limits, max_lag } = options;
         if let Some((client, prefix)) = nats {
             sunday_projector::announce::publish(&feed, client, &prefix);
         }
         let (stop_tx, stop) = watch::channel(false);
-        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait, rate_limits: limits };
+        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait, rate_limits: limits, replica_max_lag: max_lag };
         let queries = match replica {
             Some(options) => {
                 let read_pool = schema::pool(options, schema::LIVE, 8).await.unwrap_or_else(|e| panic!("replica pool: {e}"));

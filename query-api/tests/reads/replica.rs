@@ -1,7 +1,7 @@
 //! Reads from a replica (`DATABASE_READ_URL`): the position a query API
 //! waits on and reports is what the replica has replayed, not what the
 //! projector announced on the primary, so read-your-writes holds and no
-//! stale row is cached.
+//! stale row is cached; a replica further behind than allowed answers 503.
 
 use std::time::Duration;
 
@@ -20,7 +20,8 @@ async fn reads_on_a_replica_wait_for_what_it_has_replayed() {
     let standby = primary.standby();
     let replica: PgConnectOptions = standby.url().parse().unwrap_or_else(|e| panic!("{e}"));
     let control = PgPoolOptions::new().max_connections(1).connect_with(replica.clone()).await.unwrap_or_else(|e| panic!("{e}"));
-    let sys = System::with_replica(pool, replica, Duration::from_millis(700)).await;
+    let max_lag = Duration::from_millis(1500);
+    let sys = System::with_replica(pool, replica, Duration::from_millis(700), max_lag).await;
     let owner = user();
     let (_, board, created) = sys.board(owner).await;
     let path = format!("/v1/boards/{board}");
@@ -43,6 +44,12 @@ async fn reads_on_a_replica_wait_for_what_it_has_replayed() {
     let reported: i64 = now.header("x-sunday-position").parse().unwrap_or(i64::MAX);
     assert!(reported < renamed, "the position reported is the replica's ({reported} < {renamed})");
     assert_eq!(now.data()["name"], "Roadmap", "consistent with that position");
+    tokio::time::sleep(max_lag).await;
+    let behind = sys.send(Method::GET, &path, owner, None, &[]).await;
+    assert_eq!(behind.status, StatusCode::SERVICE_UNAVAILABLE, "past the lag allowed, no old data: {}", behind.body);
+    assert_eq!(behind.header("retry-after"), "1");
+    let problem = behind.body.to_string();
+    assert!(problem.contains("/problems/unavailable") && problem.contains("replica"), "{problem}");
 
     sqlx::query("SELECT pg_wal_replay_resume()").execute(&control).await.unwrap_or_else(|e| panic!("{e}"));
     let caught_up = sys.read(&path, owner, renamed).await;
