@@ -229,7 +229,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         // An ack lost with its NATS node fails the batch after 2 s (not the
         // client's 5 s), and the publisher goes on from its checkpoint.
         let js = async_nats::jetstream::ContextBuilder::new().timeout(std::time::Duration::from_secs(2)).build(client.clone());
-        publisher = Some(sunday_command_api::publisher::spawn(&tasks, store.clone(), js, common.nats_prefix.clone(), common.nats_replicas.into(), stop.clone()));
+        publisher = Some(sunday_relay::spawn(&tasks, store.clone(), js, common.nats_prefix.clone(), common.nats_replicas.into(), stop.clone()));
     }
     let mut app = axum::Router::new();
     let commands = AppState::new(command_config(common), store.clone());

@@ -10,7 +10,6 @@ pub mod auth;
 pub mod execute;
 pub mod extract;
 pub mod problem;
-pub mod publisher;
 pub mod routes;
 
 use std::sync::Arc;

@@ -34,8 +34,8 @@ impl Consumer {
     /// sequence `from` (from the next message when `None`).
     pub(crate) async fn start(client: &async_nats::Client, prefix: &str, filter: String, from: Option<u64>) -> Result<Self, SubscribeError> {
         let js = jetstream::new(client.clone());
-        sunday_command_api::publisher::ensure_stream(&js, prefix, None).await.map_err(sub_err)?;
-        let stream = js.get_stream(sunday_command_api::publisher::stream_name(prefix)).await.map_err(sub_err)?;
+        sunday_relay::ensure_stream(&js, prefix, None).await.map_err(sub_err)?;
+        let stream = js.get_stream(sunday_relay::stream_name(prefix)).await.map_err(sub_err)?;
         let config = push::Config {
             deliver_subject: client.new_inbox(),
             filter_subject: filter,

@@ -37,6 +37,22 @@ impl Fault {
         Fault::PauseReplica,
     ];
 
+    /// A short name, for `ops/chaos <key>` (`SUNDAY_CHAOS_ONLY`).
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Fault::KillLeadingProjector => "kill-projector",
+            Fault::KillCommandApi => "kill-command-api",
+            Fault::KillGateway => "kill-gateway",
+            Fault::KillNatsNode => "kill-nats-node",
+            Fault::KillPublishersNatsNode => "kill-publishers-nats-node",
+            Fault::StopLeadingProjector => "stop-projector",
+            Fault::CrashPostgres => "crash-postgres",
+            Fault::CrashReplica => "crash-replica",
+            Fault::PauseReplica => "pause-replica",
+            Fault::Mixed => "mixed",
+        }
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Fault::KillLeadingProjector => "`kill -9` of the leading projector",

@@ -54,9 +54,10 @@ struct Scale {
 
 fn scale() -> Scale {
     let mut scale = sized();
-    // `SUNDAY_CHAOS_ONLY=<words>`: only the faults whose name holds them.
+    // `SUNDAY_CHAOS_ONLY=<key>`: only that fault (`Fault::key`), once.
     if let Ok(only) = std::env::var("SUNDAY_CHAOS_ONLY") {
-        scale.faults.retain(|f| f.name().contains(only.as_str()));
+        scale.faults.retain(|f| f.key() == only);
+        scale.faults.dedup_by_key(|f| f.key());
     }
     scale
 }
@@ -151,11 +152,11 @@ fn seconds(d: Option<Duration>) -> String {
 
 /// The table of docs/RELIABILITY.md, to stderr and `SUNDAY_CHAOS_REPORT`.
 fn report(rows: &[Row], ledger: &Ledger, watchers: &[sockets::Watcher]) {
-    let mut out = String::from("| fault | recovered in s | after the fault ended s | 5xx | no answer | events lost | events duplicated | socket gaps | socket duplicates | stale reads | read models = rebuild |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    let mut out = String::from("| fault | recovered in s | after the fault ended s | 5xx | no answer | events lost | events duplicated | socket gaps | socket duplicates | stale reads | read models = rebuild | alone |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
     for r in rows {
         let v = &r.verdict;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | `ops/chaos {}` |\n",
             r.fault.name(),
             seconds(r.down),
             seconds(r.after_heal),
@@ -166,7 +167,8 @@ fn report(rows: &[Row], ledger: &Ledger, watchers: &[sockets::Watcher]) {
             v.socket_gaps,
             v.socket_duplicates,
             r.stale,
-            if v.read_models_differ { "no" } else { "yes" }
+            if v.read_models_differ { "no" } else { "yes" },
+            r.fault.key()
         ));
     }
     let reconnects: u32 = watchers.iter().map(|w| w.snapshot().2).sum();

@@ -108,7 +108,7 @@ impl System {
             Some(Nats { client, prefix, publish }) => {
                 if publish {
                     let js = async_nats::jetstream::new(client.clone());
-                    sunday_command_api::publisher::spawn(&tasks, store.clone(), js, prefix.clone(), 1, stop);
+                    sunday_relay::spawn(&tasks, store.clone(), js, prefix.clone(), 1, stop);
                 }
                 Bus::Nats { client, prefix }
             }

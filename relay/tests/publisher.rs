@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sunday_command_api::publisher::{publish_events, spawn, stream_name};
+use sunday_relay::{publish_events, spawn, stream_name};
 use sunday_domain::DomainEvent;
 use sunday_domain::events::WorkspaceRenamed;
 use sunday_domain::store::*;
@@ -49,7 +49,7 @@ async fn a_publisher_killed_before_its_checkpoint_publishes_nothing_twice(pool: 
         events.extend(batch.unwrap_or_else(|_| panic!("log stalled")).unwrap_or_default());
     }
     // A first publisher published 30 events, then died before its checkpoint.
-    sunday_command_api::publisher::ensure_stream(&js, &prefix, Some(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    sunday_relay::ensure_stream(&js, &prefix, Some(1)).await.unwrap_or_else(|e| panic!("{e}"));
     publish_events(&js, &prefix, &events[..30]).await.unwrap_or_else(|e| panic!("{e}"));
     // Its successor starts from the old checkpoint (0) and runs until caught up.
     let (stop_tx, stop) = watch::channel(false);

@@ -1,4 +1,5 @@
-//! The publisher: follows the log gap-safely and publishes every event to the
+//! The JetStream relay (the publisher, run with the projector role):
+//! follows the log gap-safely and publishes every event to the
 //! JetStream stream `<PREFIX>_EVENTS` on `<prefix>.events.<workspace>.<board>.<type>`
 //! (`_` where an event has no workspace or board), in log order.
 //!
