@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sunday_domain::store::StoreError;
+use sunday_eventstore::PgEventStore;
 use uuid::Uuid;
 
 use crate::access::BoardAccess;
@@ -28,8 +29,11 @@ use crate::socket::{Close, Conn};
 /// The most events one replayed `events` frame carries (and one page of
 /// history read from the log holds).
 const REPLAY_FRAME_EVENTS: usize = 500;
-/// How often a join waiting for the read models to have the board looks again.
+/// How often a join waiting for the read models to have the board (or for
+/// the horizon to pass the user's membership) looks again.
 const SNAPSHOT_RETRY: Duration = Duration::from_millis(10);
+/// How long a join waits for the horizon to pass a committed membership.
+const HORIZON_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) enum CatchUpError {
     /// The socket itself ended.
@@ -55,11 +59,7 @@ pub(crate) async fn catch_up(conn: &mut Conn, board: Uuid, since: Option<i64>) -
         None => Some(snapshot(&conn.gateway, board).await?),
     };
     let from = snapshot.as_ref().map_or(since.unwrap_or(0), |(_, position)| *position);
-    let horizon = conn.gateway.store.horizon().await.map_err(failed)?;
-    let access = BoardAccess::as_of(&conn.gateway.store, board, horizon).await.map_err(failed)?;
-    if !access.can_read(conn.user()) {
-        return Err(CatchUpError::Forbidden);
-    }
+    let horizon = authorized_horizon(&conn.gateway.store, board, conn.user()).await?;
     if let Some((data, position)) = snapshot {
         let board_json = match data {
             Value::Object(map) => map,
@@ -79,6 +79,28 @@ pub(crate) async fn catch_up(conn: &mut Conn, board: Uuid, since: Option<i64>) -
         }
     }
     Ok(from.max(horizon - 1))
+}
+
+/// The horizon the catch-up reads to, once `user` may read the board as of
+/// it. A membership whose event is committed but still above the horizon (an
+/// older transaction anywhere in the cluster holds the horizon back) is
+/// waited for, up to `HORIZON_WAIT`: a member whose addition was acknowledged
+/// joins at once, as api.md says, and is still authorized as of the log the
+/// catch-up replays.
+async fn authorized_horizon(store: &PgEventStore, board: Uuid, user: Uuid) -> Result<i64, CatchUpError> {
+    let failed = |e: StoreError| CatchUpError::Failed(e.to_string());
+    let deadline = tokio::time::Instant::now() + HORIZON_WAIT;
+    loop {
+        let horizon = store.horizon().await.map_err(failed)?;
+        if BoardAccess::as_of(store, board, horizon).await.map_err(failed)?.can_read(user) {
+            return Ok(horizon);
+        }
+        let committed = BoardAccess::as_of(store, board, i64::MAX).await.map_err(failed)?;
+        if !committed.can_read(user) || tokio::time::Instant::now() >= deadline {
+            return Err(CatchUpError::Forbidden);
+        }
+        tokio::time::sleep(SNAPSHOT_RETRY).await;
+    }
 }
 
 /// The board from the read models, waiting for the projector when the board is

@@ -242,3 +242,29 @@ async fn a_socket_is_closed_when_its_token_expires(pool: PgPool) {
     c.join(board).await;
     assert_eq!(c.close_code().await, Some(sunday_realtime_gateway::CLOSE_TOKEN_EXPIRED));
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_member_joins_at_once_while_an_old_transaction_holds_the_horizon_back(pool: PgPool) {
+    let sys = System::start(&pool).await;
+    let owner = user();
+    let (ws, board) = sys.board(owner).await;
+    // A transaction with an id, left open (anywhere in the cluster): the
+    // horizon stays below everything committed after it.
+    let mut old = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut *old).await.unwrap_or_else(|e| panic!("{e}"));
+    let member = user();
+    sys.add_member(owner, ws, board, member).await;
+    let mut joined = Client::connect(sys.addr, member).await;
+    joined.send("join-board", json!({"boardId": board})).await;
+    let releaser = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        old.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    let first = joined.next_within(PATIENCE).await.unwrap_or_else(|| panic!("no answer to the join"));
+    assert_eq!(first["event"], "board-state", "the acknowledged member is let in, not refused: {first}");
+    releaser.await.unwrap_or_else(|e| panic!("{e}"));
+    let stranger = user();
+    let mut outsider = Client::connect(sys.addr, stranger).await;
+    outsider.send("join-board", json!({"boardId": board})).await;
+    assert_eq!(outsider.expect("error").await["data"]["code"], "forbidden", "a stranger is still refused");
+}
