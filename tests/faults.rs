@@ -28,6 +28,14 @@ async fn items(http: &mut Http, board: &serde_json::Value, n: usize) -> Vec<Uuid
     acked
 }
 
+/// A connection of `owner`, who creates a workspace and a board in it.
+async fn owner_and_board(addr: std::net::SocketAddr, owner: Uuid) -> (Http, serde_json::Value) {
+    let mut http = Http::connect(addr, owner).await.unwrap_or_else(|| panic!("connect"));
+    let ws = http.send(Method::POST, "/v1/workspaces", Some(json!({"name": "W"}))).await.unwrap_or_else(|| panic!("workspace")).1;
+    let board = http.send(Method::POST, "/v1/boards", Some(json!({"workspaceId": ws["data"]["id"], "name": "B"}))).await.unwrap_or_else(|| panic!("board")).1;
+    (http, board["data"]["id"].clone())
+}
+
 #[tokio::test]
 async fn a_postgres_crash_is_ridden_out_by_every_role() {
     let pg = Cluster::primary();
@@ -35,10 +43,7 @@ async fn a_postgres_crash_is_ridden_out_by_every_role() {
     let _server = Running(start_on(&pg.url(), "all", addr, &[]));
     wait_ready(addr).await;
     let owner = Uuid::now_v7();
-    let mut http = Http::connect(addr, owner).await.unwrap_or_else(|| panic!("connect"));
-    let ws = http.send(Method::POST, "/v1/workspaces", Some(json!({"name": "W"}))).await.unwrap_or_else(|| panic!("workspace")).1;
-    let board = http.send(Method::POST, "/v1/boards", Some(json!({"workspaceId": ws["data"]["id"], "name": "B"}))).await.unwrap_or_else(|| panic!("board")).1;
-    let board = board["data"]["id"].clone();
+    let (mut http, board) = owner_and_board(addr, owner).await;
     let mut acked = items(&mut http, &board, 20).await;
 
     pg.crash();
@@ -107,10 +112,7 @@ async fn a_dump_restored_into_a_fresh_cluster_keeps_writing_and_projecting() {
     let server = Running(start_on(&old.url_of("sunday"), "all", addr, &[]));
     wait_ready(addr).await;
     let owner = Uuid::now_v7();
-    let mut http = Http::connect(addr, owner).await.unwrap_or_else(|| panic!("connect"));
-    let ws = http.send(Method::POST, "/v1/workspaces", Some(json!({"name": "W"}))).await.unwrap_or_else(|| panic!("workspace")).1;
-    let board = http.send(Method::POST, "/v1/boards", Some(json!({"workspaceId": ws["data"]["id"], "name": "B"}))).await.unwrap_or_else(|| panic!("board")).1;
-    let board = board["data"]["id"].clone();
+    let (mut http, board) = owner_and_board(addr, owner).await;
     let before = items(&mut http, &board, 10).await;
     let (_, answer) = http.send(Method::PATCH, &format!("/v1/boards/{}", board.as_str().unwrap_or_default()), Some(json!({"name": "B2"}))).await.unwrap_or_else(|| panic!("rename"));
     let read = read_board(&mut http, &board, answer["data"]["position"].as_i64()).await;
