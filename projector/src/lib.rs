@@ -8,8 +8,6 @@
 //! eviction.
 
 mod apply;
-pub mod announce;
-pub mod feed;
 mod items;
 mod partitions;
 mod rebuild;
@@ -25,11 +23,8 @@ use sunday_runtime::{Leadership, Task};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-pub use feed::{Feed, Invalidation};
+pub use sunday_read_models::{Feed, Invalidation, PROJECTION, announce, checkpoint, feed};
 pub use rebuild::{Progress, rebuild};
-
-/// The checkpoint name of the read models.
-pub const PROJECTION: &str = "read_models";
 
 /// Settings of the projector.
 #[derive(Clone, Debug)]
@@ -89,15 +84,6 @@ pub fn unapplied_events() -> u64 {
 
 /// The advisory lock that elects the one active projector.
 const LEADER_LOCK: i64 = 0x5355_4e44_4159_0001;
-
-/// The checkpoint of the read models (0 before the first event).
-pub async fn checkpoint<'c, E: sqlx::PgExecutor<'c>>(db: E) -> Result<Position, sqlx::Error> {
-    let p: Option<i64> = sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
-        .bind(PROJECTION)
-        .fetch_optional(db)
-        .await?;
-    Ok(p.unwrap_or(0))
-}
 
 /// How far the read models are behind the log.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
-use sunday_projector::Invalidation;
+use sunday_read_models::Invalidation;
 use uuid::Uuid;
 
 use crate::respond::Rendered;

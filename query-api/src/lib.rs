@@ -24,7 +24,7 @@ use axum::routing::get;
 use futures_util::StreamExt;
 use sqlx::PgPool;
 use sunday_domain::token::Secret;
-use sunday_projector::{Feed, Invalidation};
+use sunday_read_models::{Feed, Invalidation};
 use tokio::sync::watch;
 
 use crate::cache::BoardCache;
@@ -139,7 +139,7 @@ impl QueryState {
 
     /// Follows projectors of other processes through NATS.
     pub async fn follow_nats(&self, client: &async_nats::Client, prefix: &str) -> Result<(), async_nats::SubscribeError> {
-        let mut sub = client.subscribe(sunday_projector::announce::subject(prefix)).await?;
+        let mut sub = client.subscribe(sunday_read_models::announce::subject(prefix)).await?;
         let me = self.clone();
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use sunday_projector::Invalidation;
+use sunday_read_models::Invalidation;
 use tokio::sync::Notify;
 
 use crate::QueryState;
@@ -125,7 +125,7 @@ impl QueryState {
 
     async fn catch_up(&self, periodic: bool) -> Result<(), sqlx::Error> {
         loop {
-            let at = sunday_projector::checkpoint(&self.pool).await?;
+            let at = sunday_read_models::checkpoint(&self.pool).await?;
             let heard = self.tracker.invalidated.load(Ordering::Acquire);
             if periodic && at > heard {
                 self.cache.clear(at);

@@ -16,7 +16,7 @@ use crate::items::ITEM_EXTRAS;
 /// event up to it is in it. `None` when the read models do not have the board.
 pub async fn board_state(pool: &PgPool, board_id: Uuid) -> Result<Option<(Value, i64)>, sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-    let position = sunday_projector::checkpoint(&mut *tx).await?;
+    let position = sunday_read_models::checkpoint(&mut *tx).await?;
     let Some(mut data): Option<Value> = sqlx::query_scalar(BOARD_JSON).bind(board_id).fetch_optional(&mut *tx).await? else {
         return Ok(None);
     };
@@ -32,7 +32,7 @@ pub async fn board_state(pool: &PgPool, board_id: Uuid) -> Result<Option<(Value,
 /// reflects; `None` when the read models do not have it (or it is deleted).
 pub async fn item(pool: &PgPool, item_id: Uuid) -> Result<Option<(Value, i64)>, sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-    let position = sunday_projector::checkpoint(&mut *tx).await?;
+    let position = sunday_read_models::checkpoint(&mut *tx).await?;
     let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.item_id = $1 AND i.deleted_at IS NULL");
     let Some(row): Option<ItemRow> = sqlx::query_as(&sql).bind(item_id).fetch_optional(&mut *tx).await? else {
         return Ok(None);
