@@ -7,7 +7,6 @@
 
 mod append;
 mod batch;
-pub mod leader;
 mod notify;
 mod read;
 pub mod stats;
