@@ -51,7 +51,7 @@ async fn ready(State(h): State<Health>) -> impl IntoResponse {
         && let Some(lag) = q.replica_lag()
     {
         checks.insert("replicaLagSeconds".into(), json!((lag.as_secs_f64() * 1000.0).round() / 1000.0));
-        ok &= !q.replica_too_far_behind();
+        ok &= lag <= q.config.replica_max_lag;
     }
     let (tasks, leading, healthy) = task_states(&h.tasks);
     ok &= healthy;

@@ -19,8 +19,8 @@ use crate::{PgEventStore, backend, violated_constraint};
 /// head rows: the stream's own head is locked first (which gives the
 /// transaction its id, hence its position), then the guards' heads are locked
 /// shared. An append to a guarded stream waits for the guarded appends holding
-/// its head, and its transaction id, taken when it asked, is above theirs: it
-/// is logged after them. A guarded append that waited for it reads the new
+/// its head, and takes its transaction id once it has the lock, above theirs:
+/// it is logged after them. A guarded append that waited for it reads the new
 /// head and fails as stale.
 const APPEND: &str = r#"
 WITH own AS MATERIALIZED (

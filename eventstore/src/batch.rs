@@ -12,9 +12,9 @@
 //! written alone: a claim taken by someone else must not leave the others
 //! claimed. Appends to streams that guard others (workspaces, boards) are
 //! written alone too: a batch's transaction id comes from the first head it
-//! locks, and an append to a guarded stream must take its id when it asks for
-//! that stream's head (see `APPEND`), or a guarded append it waited for could
-//! be logged after it.
+//! locks, possibly before it waits for a guarded stream's head, while an
+//! append to a guarded stream must take its id only once it holds that head
+//! (see `APPEND`), or a guarded append it waited for could be logged after it.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -113,11 +113,6 @@ impl QueryState {
         self.tracker.replica_lag()
     }
 
-    /// Whether reads come from a replica that is further behind than allowed.
-    pub fn replica_too_far_behind(&self) -> bool {
-        self.replica_lag().is_some_and(|lag| lag > self.config.replica_max_lag)
-    }
-
     /// Board-cache lookups so far: (hits, misses).
     pub fn cache_counts(&self) -> (u64, u64) {
         self.cache.counts()

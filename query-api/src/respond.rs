@@ -98,7 +98,7 @@ impl VerifiedTokens {
 async fn wait_for(state: &QueryState, min: Option<i64>) -> Result<i64, QueryError> {
     let mut position = state.position.clone();
     let Some(min) = min else {
-        if let Some(lag) = state.replica_lag().filter(|_| state.replica_too_far_behind()) {
+        if let Some(lag) = state.replica_lag().filter(|lag| *lag > state.config.replica_max_lag) {
             return Err(QueryError::ReplicaBehind(lag.as_secs_f64()));
         }
         return Ok(*position.borrow());

@@ -37,18 +37,31 @@ pub(crate) enum Applied {
 impl BoardAccess {
     /// Folds the board's and its workspace's streams from the log, as they are now.
     pub(crate) async fn load(store: &PgEventStore, board_id: Uuid) -> Result<Self, StoreError> {
-        Self::as_of(store, board_id, Position::MAX).await
+        let (events, ws_events) = Self::streams(store, board_id).await?;
+        Ok(Self::fold(&events, &ws_events, Position::MAX))
     }
 
-    /// Folds the board's and its workspace's events below `below` only: who
-    /// could read the board at that point of the log.
-    pub(crate) async fn as_of(store: &PgEventStore, board_id: Uuid, below: Position) -> Result<Self, StoreError> {
-        let before = |e: &&RecordedEvent| e.position < below;
+    /// Who could read the board below `below` (folding only the board's and
+    /// its workspace's events before it), and who can as of everything
+    /// committed (above it included), from one read of the two streams.
+    pub(crate) async fn as_of_and_committed(store: &PgEventStore, board_id: Uuid, below: Position) -> Result<(Self, Self), StoreError> {
+        let (events, ws_events) = Self::streams(store, board_id).await?;
+        Ok((Self::fold(&events, &ws_events, below), Self::fold(&events, &ws_events, Position::MAX)))
+    }
+
+    /// The board's stream and its workspace's (empty when there is no board).
+    async fn streams(store: &PgEventStore, board_id: Uuid) -> Result<(Vec<RecordedEvent>, Vec<RecordedEvent>), StoreError> {
         let events = store.read_stream(&StreamId::board(board_id), 0).await?;
-        let Some(board) = events.iter().filter(before).fold(None, board::evolve) else { return Ok(Self::default()) };
+        let Some(board) = events.iter().fold(None, board::evolve) else { return Ok((events, Vec::new())) };
         let ws_events = store.read_stream(&StreamId::workspace(board.workspace_id), 0).await?;
+        Ok((events, ws_events))
+    }
+
+    fn fold(events: &[RecordedEvent], ws_events: &[RecordedEvent], below: Position) -> Self {
+        let before = |e: &&RecordedEvent| e.position < below;
+        let Some(board) = events.iter().filter(before).fold(None, board::evolve) else { return Self::default() };
         let workspace = ws_events.iter().filter(before).fold(None, workspace::evolve);
-        Ok(Self { workspace_id: board.workspace_id, workspace, members: board.members, version: board.version })
+        Self { workspace_id: board.workspace_id, workspace, members: board.members, version: board.version }
     }
 
     /// Reads the workspace's events it has not folded yet.

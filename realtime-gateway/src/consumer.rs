@@ -22,7 +22,7 @@ pub(crate) struct Consumer {
     /// The consumer sequence the next message must have.
     next: u64,
     /// The stream sequence to start a successor at.
-    resume: Option<u64>,
+    resume: u64,
 }
 
 fn sub_err(e: impl std::fmt::Display) -> SubscribeError {
@@ -31,15 +31,17 @@ fn sub_err(e: impl std::fmt::Display) -> SubscribeError {
 
 impl Consumer {
     /// A consumer of `filter` on the deployment's event stream, from stream
-    /// sequence `from` (from the next message when `None`).
+    /// sequence `from` (after the stream's last message when `None`: that
+    /// start is kept, so a successor of a consumer that delivered nothing
+    /// still skips nothing).
     pub(crate) async fn start(client: &async_nats::Client, prefix: &str, filter: String, from: Option<u64>) -> Result<Self, SubscribeError> {
         let js = jetstream::new(client.clone());
-        sunday_relay::ensure_stream(&js, prefix, None).await.map_err(sub_err)?;
-        let stream = js.get_stream(sunday_relay::stream_name(prefix)).await.map_err(sub_err)?;
+        let stream = sunday_relay::ensure_stream(&js, prefix, None).await.map_err(sub_err)?;
+        let start_sequence = from.unwrap_or(stream.cached_info().state.last_sequence + 1);
         let config = push::Config {
             deliver_subject: client.new_inbox(),
             filter_subject: filter,
-            deliver_policy: from.map_or(DeliverPolicy::New, |start_sequence| DeliverPolicy::ByStartSequence { start_sequence }),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
             ack_policy: AckPolicy::None,
             max_deliver: 1,
             flow_control: true,
@@ -50,12 +52,12 @@ impl Consumer {
             ..Default::default()
         };
         let consumer = stream.create_consumer(config).await.map_err(sub_err)?;
-        Ok(Self { messages: consumer.messages().await.map_err(sub_err)?, next: 1, resume: from })
+        Ok(Self { messages: consumer.messages().await.map_err(sub_err)?, next: 1, resume: start_sequence })
     }
 
     /// Where a successor must start so that nothing is skipped: after the
     /// last message delivered (or where this one started).
-    pub(crate) fn resume(&self) -> Option<u64> {
+    pub(crate) fn resume(&self) -> u64 {
         self.resume
     }
 
@@ -70,7 +72,7 @@ impl Consumer {
         match sequences {
             Ok((s, stream)) if s == self.next => {
                 self.next += 1;
-                self.resume = Some(stream + 1);
+                self.resume = stream + 1;
                 Some(Ok(message))
             }
             Ok((s, _)) => Some(Err(SubscribeError(format!("consumer sequence {s} where {} was due", self.next)))),

@@ -212,7 +212,7 @@ async fn follow(feeds: Feeds, workspace: Uuid, feed: Arc<Feed>, state: watch::Se
                 }
             }
         }
-        resume = messages.resume();
+        resume = Some(messages.resume());
         tokio::time::sleep(backoff).await;
     }
 }

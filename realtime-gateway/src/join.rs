@@ -92,10 +92,10 @@ async fn authorized_horizon(store: &PgEventStore, board: Uuid, user: Uuid) -> Re
     let deadline = tokio::time::Instant::now() + HORIZON_WAIT;
     loop {
         let horizon = store.horizon().await.map_err(failed)?;
-        if BoardAccess::as_of(store, board, horizon).await.map_err(failed)?.can_read(user) {
+        let (as_of, committed) = BoardAccess::as_of_and_committed(store, board, horizon).await.map_err(failed)?;
+        if as_of.can_read(user) {
             return Ok(horizon);
         }
-        let committed = BoardAccess::as_of(store, board, i64::MAX).await.map_err(failed)?;
         if !committed.can_read(user) || tokio::time::Instant::now() >= deadline {
             return Err(CatchUpError::Forbidden);
         }

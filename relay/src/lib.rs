@@ -54,23 +54,24 @@ pub fn subject(prefix: &str, e: &RecordedEvent) -> String {
     format!("{prefix}.events.{}.{}.{}", part(e.workspace_id), part(e.board_id), e.event.event_type())
 }
 
-/// Creates the stream if it does not exist; with `replicas`, also makes an
-/// existing stream keep that many copies (the publisher's setting,
+/// The stream, created if it does not exist; with `replicas`, an existing
+/// stream is also made to keep that many copies (the publisher's setting,
 /// `SUNDAY_NATS_REPLICAS`: 3 on a three-node cluster survives losing a node).
-pub async fn ensure_stream(js: &Context, prefix: &str, replicas: Option<usize>) -> Result<(), PublisherError> {
+/// Its cached info is as fresh as this call.
+pub async fn ensure_stream(js: &Context, prefix: &str, replicas: Option<usize>) -> Result<jetstream::stream::Stream, PublisherError> {
     let config = jetstream::stream::Config {
         name: stream_name(prefix),
         subjects: vec![format!("{prefix}.events.>")],
         num_replicas: replicas.unwrap_or(1).max(1),
         ..Default::default()
     };
-    let mut stream = js.get_or_create_stream(config.clone()).await.map_err(nats)?;
-    let now = stream.info().await.map_err(nats)?.config.num_replicas;
+    let stream = js.get_or_create_stream(config.clone()).await.map_err(nats)?;
+    let now = stream.cached_info().config.num_replicas;
     if replicas.is_some_and(|r| r.max(1) != now) {
         tracing::info!(from = now, to = config.num_replicas, "changing the event stream's replicas");
         js.update_stream(config).await.map_err(nats)?;
     }
-    Ok(())
+    Ok(stream)
 }
 
 /// The envelope as published.

@@ -31,27 +31,26 @@ impl Verdict {
 
 /// Acknowledged creates and renames against the log.
 pub(crate) async fn log_against(pool: &PgPool, ledger: &Ledger, verdict: &mut Verdict) {
-    let created: HashMap<Uuid, i64> = sqlx::query_as("SELECT (data->>'itemId')::uuid, count(*) FROM events WHERE event_type = 'ItemCreated' GROUP BY 1")
+    let created = ledger.created().into_iter().map(|id| (id, 1));
+    tally(created, &per_item(pool, "ItemCreated").await, verdict);
+    tally(ledger.renamed().into_iter(), &per_item(pool, "ItemUpdated").await, verdict);
+}
+
+/// How many events of `event_type` the log holds per item.
+async fn per_item(pool: &PgPool, event_type: &str) -> HashMap<Uuid, u64> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT (data->>'itemId')::uuid, count(*) FROM events WHERE event_type = $1 GROUP BY 1")
+        .bind(event_type)
         .fetch_all(pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .collect();
-    for id in ledger.created() {
-        match created.get(&id).copied().unwrap_or(0) {
-            0 => verdict.lost += 1,
-            1 => {}
-            n => verdict.duplicated += usize::try_from(n - 1).unwrap_or(0),
-        }
-    }
-    let renamed: HashMap<Uuid, i64> = sqlx::query_as("SELECT (data->>'itemId')::uuid, count(*) FROM events WHERE event_type = 'ItemUpdated' GROUP BY 1")
-        .fetch_all(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .collect();
-    for (id, acked) in ledger.renamed() {
-        let logged = u64::try_from(renamed.get(&id).copied().unwrap_or(0)).unwrap_or(0);
+        .unwrap_or_else(|e| panic!("{e}"));
+    rows.into_iter().map(|(id, n)| (id, u64::try_from(n).unwrap_or(0))).collect()
+}
+
+/// Counts what was acknowledged and is missing, and what is logged more
+/// often than acknowledged.
+fn tally(acknowledged: impl Iterator<Item = (Uuid, u64)>, logged: &HashMap<Uuid, u64>, verdict: &mut Verdict) {
+    for (id, acked) in acknowledged {
+        let logged = logged.get(&id).copied().unwrap_or(0);
         verdict.lost += usize::try_from(acked.saturating_sub(logged)).unwrap_or(0);
         verdict.duplicated += usize::try_from(logged.saturating_sub(acked)).unwrap_or(0);
     }

@@ -27,10 +27,17 @@ impl Answer {
 /// Sends one request with `headers`; `None` when there was no answer within
 /// `limit` (refused, reset, or too slow).
 pub(crate) async fn send(addr: SocketAddr, token: &str, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, String)], limit: Duration) -> Option<Answer> {
-    tokio::time::timeout(limit, exchange(addr, token, method, path, body, headers)).await.ok().flatten()
+    let (status, bytes) = tokio::time::timeout(limit, exchange(addr, token, method, path, body, headers)).await.ok().flatten()?;
+    Some(Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
 }
 
-async fn exchange(addr: SocketAddr, token: &str, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, String)]) -> Option<Answer> {
+/// A GET answered with text (`/metrics`); `None` without an answer.
+pub(crate) async fn get_text(addr: SocketAddr, path: &str) -> Option<String> {
+    let (_, bytes) = tokio::time::timeout(Duration::from_secs(2), exchange(addr, "", Method::GET, path, None, &[])).await.ok().flatten()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn exchange(addr: SocketAddr, token: &str, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, String)]) -> Option<(StatusCode, Bytes)> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
     tokio::spawn(conn);
@@ -44,8 +51,7 @@ async fn exchange(addr: SocketAddr, token: &str, method: Method, path: &str, bod
     let req = req.body(Full::new(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())).ok()?;
     let resp = sender.send_request(req).await.ok()?;
     let status = resp.status();
-    let bytes = resp.into_body().collect().await.ok()?.to_bytes();
-    Some(Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
+    Some((status, resp.into_body().collect().await.ok()?.to_bytes()))
 }
 
 /// `/readyz` of a process: 200 or not, and its body.

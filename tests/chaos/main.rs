@@ -118,7 +118,7 @@ async fn every_role_rides_out_every_fault_and_nothing_acknowledged_is_lost() {
         eprintln!("chaos: {} down {:?} ({five_xx} 5xx, {no_answer} without answer): {verdict:?}", fault.name(), recovery.down);
         let _ = pause_tx.send(false);
         if fault.refuses_stale_after().is_some() {
-            assert!(recovery.refused > 0, "no read was made while the replica was too far behind");
+            assert!(recovery.refused > 0, "no read was refused while the replica was too far behind, with /readyz and /metrics saying so");
         }
         rows.push(Row { fault, down: recovery.down, after_heal: recovery.after_heal, five_xx, no_answer, stale: recovery.stale, verdict });
     }

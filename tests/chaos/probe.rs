@@ -38,7 +38,7 @@ pub(crate) async fn recover(t: &mut Topology, fault: Fault, heal_after: Option<D
         if healed.is_none() && fault.refuses_stale_after().is_some_and(|d| injected.elapsed() >= d) {
             match current_read(t, token, board).await {
                 Some(StatusCode::OK) => stale += 1,
-                Some(StatusCode::SERVICE_UNAVAILABLE) => refused += 1,
+                Some(StatusCode::SERVICE_UNAVAILABLE) if says_replica_behind(t).await => refused += 1,
                 _ => {}
             }
         }
@@ -62,6 +62,18 @@ pub(crate) async fn recover(t: &mut Topology, fault: Fault, heal_after: Option<D
         fault.heal(t);
     }
     Recovery { down: None, after_heal: None, stale, refused }
+}
+
+/// Whether the query API on the replica says it is behind: not ready, with
+/// the lag in `/readyz` and in `sunday_replica_lag_seconds`, past the lag allowed.
+async fn says_replica_behind(t: &Topology) -> bool {
+    let Some(addr) = t.procs.iter().find(|p| p.name == "query-b").map(|p| p.addr) else { return false };
+    let allowed = crate::topology::REPLICA_MAX_LAG_MS as f64 / 1000.0;
+    let ready = client::readyz(addr).await;
+    let ready_says = ready.is_some_and(|a| a.status == StatusCode::SERVICE_UNAVAILABLE && a.body["checks"]["replicaLagSeconds"].as_f64().is_some_and(|l| l > allowed));
+    let metrics = client::get_text(addr, "/metrics").await.unwrap_or_default();
+    let metric = metrics.lines().find_map(|l| l.strip_prefix("sunday_replica_lag_seconds ")).and_then(|v| v.trim().parse::<f64>().ok());
+    ready_says && metric.is_some_and(|l| l > allowed)
 }
 
 /// A read of the board without `X-Sunday-Min-Position` from the query API

@@ -136,7 +136,23 @@ impl Topology {
             p.spawn();
         }
         topology.heal().await;
+        topology.assert_stream_replicas(3).await;
         topology
+    }
+
+    /// The publisher made the event stream keep `n` copies (`SUNDAY_NATS_REPLICAS`).
+    async fn assert_stream_replicas(&self, n: usize) {
+        let client = async_nats::connect(self.nats[0].url()).await.unwrap_or_else(|e| panic!("{e}"));
+        let js = async_nats::jetstream::new(client);
+        for _ in 0..100 {
+            if let Ok(stream) = js.get_stream("SUNDAY_EVENTS").await
+                && stream.cached_info().config.num_replicas == n
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the event stream does not keep {n} copies");
     }
 
     pub(crate) fn proc(&mut self, name: &str) -> &mut Proc {
