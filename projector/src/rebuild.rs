@@ -15,7 +15,8 @@ use sqlx::postgres::PgConnectOptions;
 use sunday_domain::store::EventStore;
 use sunday_eventstore::PgEventStore;
 
-use crate::{ProjectorError, apply_batch, schema};
+use crate::schema::{self, Promotion};
+use crate::{ProjectorError, apply_batch};
 
 /// Events read and applied per transaction while rebuilding.
 const BATCH: usize = 2000;
@@ -67,10 +68,11 @@ pub(crate) async fn rebuild_alone(store: &PgEventStore, base: PgConnectOptions, 
         let Some(last) = batch.last() else {
             // Caught up with the log as it is now: swap if that is at least
             // where the live read models are, else read what came since.
-            if schema::promote_if_caught_up(&pool, at).await? {
-                break;
+            match schema::promote_if_caught_up(&pool, at).await? {
+                Promotion::Done => break,
+                Promotion::Behind => tokio::time::sleep(Duration::from_millis(10)).await,
+                Promotion::Contended => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let next = last.position;

@@ -75,13 +75,40 @@ pub async fn create(pool: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// What came of an attempt to swap the rebuilt read models in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// The rebuilt schema is live now.
+    Done,
+    /// The live read models are ahead: read what came since and try again.
+    Behind,
+    /// Readers held the tables past `SWAP_LOCK_TIMEOUT`: nothing changed; try
+    /// again a little later.
+    Contended,
+}
+
+/// How long a swap waits for the live tables before it gives way. Readers
+/// queue behind a waiting swap, so this bounds the stall a swap can cause;
+/// it is below PostgreSQL's `deadlock_timeout` (1 s) so that, should a
+/// reader's locks cross the swap's, the swap gives way and no read fails.
+const SWAP_LOCK_TIMEOUT: &str = "300ms";
+
 /// Replaces the live read models by those rebuilt in `NEXT` (whose
 /// checkpoint is `rebuilt`), atomically, if they have reached the live
-/// checkpoint; false (nothing changed) when the live ones are still ahead.
-/// The live checkpoint table stays locked from the comparison to the swap, so
-/// no batch lands in between.
-pub async fn promote_if_caught_up(pool: &PgPool, rebuilt: i64) -> Result<bool, sqlx::Error> {
+/// checkpoint. Nothing changes unless the answer is `Done`.
+pub async fn promote_if_caught_up(pool: &PgPool, rebuilt: i64) -> Result<Promotion, sqlx::Error> {
+    match try_promote(pool, rebuilt).await {
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("55P03" | "40P01")) => {
+            tracing::debug!(error = %e, "read models busy: the swap gives way and tries again");
+            Ok(Promotion::Contended)
+        }
+        other => other,
+    }
+}
+
+async fn try_promote(pool: &PgPool, rebuilt: i64) -> Result<Promotion, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    tx.execute(format!("SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'").as_str()).await?;
     let live_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(format!("{LIVE}.projection_checkpoints"))
         .fetch_one(&mut *tx)
@@ -98,9 +125,9 @@ pub async fn promote_if_caught_up(pool: &PgPool, rebuilt: i64) -> Result<bool, s
         false => None,
     };
     if live.is_some_and(|l| l > rebuilt) {
-        return Ok(false);
+        return Ok(Promotion::Behind);
     }
     tx.execute(format!("DROP SCHEMA IF EXISTS {LIVE} CASCADE; ALTER SCHEMA {NEXT} RENAME TO {LIVE}").as_str()).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Promotion::Done)
 }
