@@ -288,7 +288,7 @@ mod tests {
     async fn pools_cache_and_database_timings_are_reported() {
         let options: sqlx::postgres::PgConnectOptions = "postgres://nobody@127.0.0.1:1/none".parse().unwrap_or_else(|e| panic!("{e}"));
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(7).connect_lazy_with(options);
-        let config = sunday_query_api::Config { jwt_secret: sunday_command_api::Secret::new("x"), min_position_wait: std::time::Duration::ZERO, ..Default::default() };
+        let config = sunday_query_api::Config { jwt_secret: sunday_edge::token::Secret::new("x"), min_position_wait: std::time::Duration::ZERO, ..Default::default() };
         let queries = sunday_query_api::QueryState::new(config, pool.clone());
         let sources = Sources { queries: Some(queries), pools: vec![("events", pool)], ..Sources::default() };
         let app = instrument(Router::new(), Metrics::new(sources));

@@ -1,11 +1,10 @@
-//! Request extractors that fail in the API's problem shape: JSON bodies (415,
-//! 413, 400), path ids (404 when not a UUID), and the command headers.
+//! Request extractors that fail in the API's problem shape: path ids (404
+//! when not a UUID) and the command headers; JSON bodies (415, 413, 400) are
+//! the edge's (`sunday_edge::json`), re-exported here.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use uuid::Uuid;
 
@@ -13,54 +12,10 @@ use crate::AppState;
 use crate::problem::ApiError;
 
 /// The largest body a command accepts.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+pub use sunday_edge::json::MAX_BODY_BYTES;
+pub use sunday_edge::json::{JsonBody, parse_json};
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
-
-/// A parsed JSON body and its canonical form (keys sorted), which fingerprints
-/// the request.
-pub struct JsonBody<T> {
-    pub value: T,
-    pub canonical: String,
-}
-
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = read_limited(req).await?;
-        parse_json(&bytes)
-    }
-}
-
-/// Reads the body, refusing more than `MAX_BODY_BYTES`.
-async fn read_limited(req: Request) -> Result<Bytes, ApiError> {
-    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
-    }
-    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))
-}
-
-/// Parses a body: malformed JSON, wrong types and missing fields are all 400.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiError> {
-    let raw: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    let canonical = raw.to_string();
-    let value = T::deserialize(raw).map_err(|e| ApiError::BadRequest(format!("the body does not fit the command: {e}")))?;
-    Ok(JsonBody { value, canonical })
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-}
 
 /// For integer fields: a JSON number with no fractional part (`5` or `5.0`,
 /// both integers to JSON Schema); anything else is a wrong type.

@@ -23,7 +23,7 @@ use axum::routing::get;
 use sunday_domain::store::EventStore;
 use sunday_eventstore::PgEventStore;
 
-pub use auth::{Claims, Secret, mint};
+use sunday_edge::token::Secret;
 
 use crate::aggregates::{Aggregates, StreamLocks};
 use crate::problem::ApiError;

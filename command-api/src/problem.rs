@@ -1,12 +1,14 @@
 //! The API's errors and their one rendering: RFC 9457 problem+json.
 //!
-//! Every status code, problem type and title comes from `ApiError::spec`, so the
-//! wire format is defined in one place.
+//! Each error is one row of the edge's table (`sunday_edge::ErrorKind`), which
+//! holds every status code, problem type and title; this enum only says which
+//! row and what detail.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use sunday_domain::{DomainError, FieldError};
+use sunday_edge::json::BodyError;
+use sunday_edge::{ErrorKind, Problem};
 
 /// Everything a request can fail with, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -55,45 +57,38 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    problem_type: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
-}
-
 impl ApiError {
-    /// Status, problem type and title of each kind of error.
-    fn spec(&self) -> (StatusCode, &'static str, &'static str) {
+    /// Which row of the edge's table this error is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized"),
-            Self::BadRequest(_) | Self::WrongType(_) => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "/problems/not-found", "Not found"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "/problems/forbidden", "Forbidden"),
-            Self::PreconditionFailed(_) => {
-                (StatusCode::PRECONDITION_FAILED, "/problems/precondition-failed", "Precondition failed")
-            }
-            Self::Conflict(_) => (StatusCode::CONFLICT, "/problems/conflict", "Conflict"),
-            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "/problems/payload-too-large", "Payload too large"),
-            Self::MethodNotAllowed => {
-                (StatusCode::METHOD_NOT_ALLOWED, "/problems/method-not-allowed", "Method not allowed")
-            }
-            Self::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "/problems/unsupported-media-type", "Unsupported media type")
-            }
-            Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
-            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
+            Self::Unauthorized(_) => ErrorKind::Unauthorized,
+            Self::BadRequest(_) | Self::WrongType(_) => ErrorKind::BadRequest,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
+            Self::MethodNotAllowed => ErrorKind::MethodNotAllowed,
+            Self::UnsupportedMediaType => ErrorKind::UnsupportedMediaType,
+            Self::Unprocessable(_) => ErrorKind::Validation,
+            Self::TooManyRequests(_) => ErrorKind::RateLimited,
+            Self::Unavailable => ErrorKind::Unavailable,
+            Self::Internal(_) => ErrorKind::Internal,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        self.spec().0
+        self.kind().status()
+    }
+
+    /// The problem the client is told.
+    pub fn problem(self) -> Problem {
+        let (kind, detail) = (self.kind(), self.to_string());
+        match self {
+            Self::Unprocessable(errors) | Self::WrongType(errors) => Problem::new(kind, detail).with_errors(errors),
+            Self::TooManyRequests(limited) => Problem::rate_limited(limited, detail),
+            _ => Problem::new(kind, detail),
+        }
     }
 
     /// An internal failure: logged here, shown to the client as a bare 500.
@@ -117,33 +112,29 @@ impl From<DomainError> for ApiError {
     }
 }
 
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::NotJson => Self::UnsupportedMediaType,
+            BodyError::TooLarge(n) => Self::PayloadTooLarge(n),
+            e @ (BodyError::Malformed(_) | BodyError::Shape(_)) => Self::BadRequest(e.to_string()),
+        }
+    }
+}
+
+impl From<Problem> for ApiError {
+    /// An edge failure (authentication) as the command API's own.
+    fn from(p: Problem) -> Self {
+        match p.kind {
+            ErrorKind::Unauthorized => Self::Unauthorized(p.detail),
+            ErrorKind::RateLimited => p.limited.map_or(Self::Unavailable, Self::TooManyRequests),
+            _ => Self::BadRequest(p.detail),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, problem_type, title) = self.spec();
-        let detail = match &self {
-            Self::Internal(_) => "the server failed to handle the request; it has been logged".to_owned(),
-            other => other.to_string(),
-        };
-        let errors = match &self {
-            Self::Unprocessable(e) | Self::WrongType(e) => Some(e.as_slice()),
-            _ => None,
-        };
-        let body = Problem { problem_type, title, status: status.as_u16(), detail, errors };
-        let json = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = (status, json).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if matches!(self, Self::Unavailable) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
-        }
-        if let Self::TooManyRequests(limited) = &self {
-            for (name, value) in limited.headers() {
-                headers.insert(name, HeaderValue::from(value));
-            }
-        }
-        response
+        self.problem().into_response()
     }
 }

@@ -16,7 +16,6 @@ pub mod rank;
 pub mod roles;
 pub mod store;
 pub mod text;
-pub mod token;
 pub mod workspace;
 
 pub use decision::{Ctx, Decision, Origin};

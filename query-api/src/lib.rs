@@ -23,7 +23,7 @@ use axum::Router;
 use axum::routing::get;
 use futures_util::StreamExt;
 use sqlx::PgPool;
-use sunday_domain::token::Secret;
+use sunday_edge::token::Secret;
 use sunday_read_models::{Feed, Invalidation};
 use tokio::sync::watch;
 

@@ -1,8 +1,9 @@
-//! The query API's errors, rendered as RFC 9457 problem+json.
+//! The query API's errors, each one row of the edge's table
+//! (`sunday_edge::ErrorKind`), rendered there as RFC 9457 problem+json.
 
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use sunday_domain::FieldError;
+use sunday_edge::{ErrorKind, Problem};
 
 /// Everything a read can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -40,16 +41,40 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    fn spec(&self) -> (StatusCode, &'static str, &'static str) {
+    /// Which row of the edge's table this error is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized"),
-            Self::BadRequest(_) | Self::BadParameter { .. } => (StatusCode::BAD_REQUEST, "/problems/bad-request", "Malformed request"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "/problems/not-found", "Not found"),
-            Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation", "Validation failed"),
-            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests"),
-            Self::NotReached(_) => (StatusCode::GATEWAY_TIMEOUT, "/problems/not-reached", "Read model not caught up"),
-            Self::Unavailable | Self::ReplicaBehind(_) => (StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal server error"),
+            Self::Unauthorized(_) => ErrorKind::Unauthorized,
+            Self::BadRequest(_) | Self::BadParameter { .. } => ErrorKind::BadRequest,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Unprocessable { .. } => ErrorKind::Validation,
+            Self::TooManyRequests(_) => ErrorKind::RateLimited,
+            Self::NotReached(_) => ErrorKind::NotReached,
+            Self::Unavailable | Self::ReplicaBehind(_) => ErrorKind::Unavailable,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The problem the reader is told.
+    pub fn problem(self) -> Problem {
+        let (kind, detail) = (self.kind(), self.to_string());
+        match self {
+            Self::Unprocessable { field, message } | Self::BadParameter { field, message } => {
+                Problem::new(kind, detail).with_errors(vec![FieldError::new(field, message)])
+            }
+            Self::TooManyRequests(limited) => Problem::rate_limited(limited, detail),
+            _ => Problem::new(kind, detail),
+        }
+    }
+}
+
+impl From<Problem> for QueryError {
+    /// An edge failure (authentication) as the query API's own.
+    fn from(p: Problem) -> Self {
+        match p.kind {
+            ErrorKind::Unauthorized => Self::Unauthorized(p.detail),
+            ErrorKind::RateLimited => p.limited.map_or(Self::Unavailable, Self::TooManyRequests),
+            _ => Self::BadRequest(p.detail),
         }
     }
 }
@@ -67,29 +92,6 @@ impl From<sqlx::Error> for QueryError {
 
 impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
-        let (status, problem_type, title) = self.spec();
-        let detail = match &self {
-            Self::Internal(_) => "the server failed to handle the request; it has been logged".to_owned(),
-            other => other.to_string(),
-        };
-        let mut body = json!({ "type": problem_type, "title": title, "status": status.as_u16(), "detail": detail });
-        if let Self::Unprocessable { field, message } | Self::BadParameter { field, message } = &self {
-            body["errors"] = json!([{ "field": field, "message": message }]);
-        }
-        let mut response = (status, body.to_string()).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if matches!(self, Self::Unavailable | Self::ReplicaBehind(_)) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
-        }
-        if let Self::TooManyRequests(limited) = &self {
-            for (name, value) in limited.headers() {
-                headers.insert(name, HeaderValue::from(value));
-            }
-        }
-        response
+        self.problem().into_response()
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use axum::http::header::{ETAG, IF_NONE_MATCH};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sunday_domain::token::verify;
 use uuid::Uuid;
 
 use crate::QueryState;
@@ -53,16 +52,13 @@ impl FromRequestParts<QueryState> for Reader {
 }
 
 fn authenticate(headers: &HeaderMap, state: &QueryState) -> Result<Uuid, QueryError> {
-    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let token = header
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .ok_or_else(|| QueryError::Unauthorized("an Authorization: Bearer <JWT> header is required".into()))?;
+    let token = sunday_edge::token::bearer(headers);
     let now = chrono::Utc::now().timestamp();
-    if let Some(user) = state.tokens.get(token.trim(), now) {
+    if let Some(user) = token.and_then(|t| state.tokens.get(t, now)) {
         return Ok(user);
     }
-    let claims = verify(&state.config.jwt_secret, token.trim(), now).map_err(|e| QueryError::Unauthorized(e.to_string()))?;
-    state.tokens.put(token.trim(), claims.sub, claims.exp);
+    let claims = sunday_edge::token::authenticate(&state.config.jwt_secret, token, sunday_edge::token::NO_TOKEN, now)?;
+    state.tokens.put(token.unwrap_or_default(), claims.sub, claims.exp);
     Ok(claims.sub)
 }
 

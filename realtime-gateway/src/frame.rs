@@ -16,9 +16,9 @@ pub(crate) fn server(event: &str, data: &impl Serialize) -> Utf8Bytes {
     json!({ "event": event, "data": data, "timestamp": now_ms() }).to_string().into()
 }
 
-/// An `error` frame.
-pub(crate) fn error(code: &str, message: impl Into<String>) -> Utf8Bytes {
-    server("error", &ErrorData { code: code.to_owned(), message: message.into() })
+/// An `error` frame, its `code` from the edge's table.
+pub(crate) fn error(kind: sunday_edge::ErrorKind, message: impl Into<String>) -> Utf8Bytes {
+    server("error", &ErrorData { code: kind.ws_code().to_owned(), message: message.into() })
 }
 
 // What server frames carry as `data`. Frames are serialised from these types,

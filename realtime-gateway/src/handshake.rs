@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use sunday_command_api::problem::ApiError;
+use sunday_edge::{ErrorKind, Problem};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -22,14 +22,14 @@ fn has_token(headers: &HeaderMap, name: axum::http::HeaderName, token: &str) -> 
 }
 
 /// The `Sec-WebSocket-Accept` answer, if the request is a version-13 upgrade.
-pub(crate) fn accept_key(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn accept_key(headers: &HeaderMap) -> Result<String, Problem> {
     if !has_token(headers, UPGRADE, "websocket") || !has_token(headers, CONNECTION, "upgrade") {
-        return Err(ApiError::BadRequest("/v1/ws takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)".into()));
+        return Err(Problem::new(ErrorKind::BadRequest, "/v1/ws takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)"));
     }
     if headers.get(SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
-        return Err(ApiError::BadRequest("Sec-WebSocket-Version must be 13".into()));
+        return Err(Problem::new(ErrorKind::BadRequest, "Sec-WebSocket-Version must be 13"));
     }
-    let key = headers.get(SEC_WEBSOCKET_KEY).ok_or_else(|| ApiError::BadRequest("Sec-WebSocket-Key is missing".into()))?;
+    let key = headers.get(SEC_WEBSOCKET_KEY).ok_or_else(|| Problem::new(ErrorKind::BadRequest, "Sec-WebSocket-Key is missing"))?;
     Ok(derive_accept_key(key.as_bytes()))
 }
 

@@ -27,13 +27,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, Request, State};
-use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use sqlx::PgPool;
-use sunday_command_api::problem::ApiError;
-use sunday_domain::token::{Secret, verify};
+use sunday_edge::Problem;
+use sunday_edge::token::Secret;
 use sunday_eventstore::PgEventStore;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -250,20 +249,18 @@ struct WsQuery {
 
 /// Authenticates (header or `?token=`), answers the WebSocket handshake, and
 /// serves the upgraded connection with explicit buffer sizes.
-async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<WsQuery>, mut req: Request) -> Result<Response, ApiError> {
+async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<WsQuery>, mut req: Request) -> Result<Response, Problem> {
     let headers = req.headers();
-    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let bearer = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
-    let token = bearer
-        .or(q.token.as_deref())
-        .ok_or_else(|| ApiError::Unauthorized("a bearer token (Authorization header or ?token=) is required".into()))?;
+    let token = sunday_edge::token::bearer(headers).or(q.token.as_deref().map(str::trim));
     let now = chrono::Utc::now().timestamp();
-    let claims = verify(&gateway.config.jwt_secret, token.trim(), now).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let missing = "a bearer token (Authorization header or ?token=) is required";
+    let claims = sunday_edge::token::authenticate(&gateway.config.jwt_secret, token, missing, now)?;
     let Some(slot) = gateway.sockets.open(claims.sub) else {
         gateway.metrics.socket_refused();
         let max = u32::try_from(gateway.sockets.max()).unwrap_or(u32::MAX);
         let retry_after = Duration::from_secs(1);
-        return Err(ApiError::TooManyRequests(sunday_edge::Limited { kind: sunday_edge::Kind::Sockets, limit: max, retry_after }));
+        let limited = sunday_edge::Limited { kind: sunday_edge::Kind::Sockets, limit: max, retry_after };
+        return Err(Problem::rate_limited(limited, format!("too many sockets; retry in {} s", limited.retry_after_secs())));
     };
     let accept = handshake::accept_key(headers)?;
     let on_upgrade = hyper::upgrade::on(&mut req);

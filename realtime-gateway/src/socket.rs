@@ -2,6 +2,7 @@
 //! rooms queue for it (bounded), joins boards (snapshot or replay from the log,
 //! then live, de-duplicated by position), and sends heartbeats.
 
+use sunday_edge::ErrorKind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sunday_command_api::Claims;
+use sunday_edge::Claims;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc;
 use tokio::sync::{Notify, Semaphore};
@@ -227,11 +228,11 @@ impl Conn {
                 Ok(_) => self.on_frame(text.as_str()).await,
                 Err(limited) if self.notices.due() => {
                     let message = format!("too many frames; those sent in the next {} ms are dropped", limited.retry_after.as_millis());
-                    self.send_text(frame::error("rate-limited", message)).await
+                    self.send_text(frame::error(ErrorKind::RateLimited, message)).await
                 }
                 Err(_) => Ok(()),
             },
-            Message::Binary(_) => self.send_text(frame::error("bad-request", "frames are JSON text")).await,
+            Message::Binary(_) => self.send_text(frame::error(ErrorKind::BadRequest, "frames are JSON text")).await,
             Message::Close(_) => Err(Close::Gone),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
         }
@@ -240,14 +241,14 @@ impl Conn {
     async fn on_frame(&mut self, text: &str) -> Result<(), Close> {
         let incoming: Incoming = match serde_json::from_str(text) {
             Ok(i) => i,
-            Err(e) => return self.send_text(frame::error("bad-request", format!("not a frame: {e}"))).await,
+            Err(e) => return self.send_text(frame::error(ErrorKind::BadRequest, format!("not a frame: {e}"))).await,
         };
         // An optimistic update says what is wrong itself (after checking who
         // may read its item); any other frame holding NUL is refused whole.
         if incoming.event != "optimistic-update"
             && let Some(field) = sunday_domain::text::nul_path(&incoming.data, "data")
         {
-            return self.send_text(frame::error("bad-request", format!("{field} holds a NUL character (U+0000)"))).await;
+            return self.send_text(frame::error(ErrorKind::BadRequest, format!("{field} holds a NUL character (U+0000)"))).await;
         }
         match incoming.event.as_str() {
             "join-board" => match parse::<JoinBoard>(incoming.data) {
@@ -274,7 +275,7 @@ impl Conn {
                 Ok(())
             }
             "ping" => self.send_text(frame::server("pong", &serde_json::json!({}))).await,
-            other => self.send_text(frame::error("unknown-event", format!("unknown event {other:?}"))).await,
+            other => self.send_text(frame::error(ErrorKind::UnknownEvent, format!("unknown event {other:?}"))).await,
         }
     }
 
@@ -284,7 +285,7 @@ impl Conn {
                 j.room.tell(input);
                 Ok(())
             }
-            None => self.send_text(frame::error("not-joined", format!("join board {board} first"))).await,
+            None => self.send_text(frame::error(ErrorKind::NotJoined, format!("join board {board} first"))).await,
         }
     }
 
@@ -292,12 +293,12 @@ impl Conn {
         self.leave(req.board_id);
         if self.joined.len() >= MAX_JOINED {
             let message = format!("a socket may join at most {MAX_JOINED} boards; leave one first");
-            return self.send_text(frame::error("limit-reached", message)).await;
+            return self.send_text(frame::error(ErrorKind::LimitReached, message)).await;
         }
         let room = match self.gateway.enter_room(req.board_id, self.user(), self.outbox.clone()).await {
             Ok(room) => room,
             Err(Refused::Forbidden | Refused::Unverified) => return self.send_text(forbidden()).await,
-            Err(Refused::Unavailable(why)) => return self.send_text(frame::error("unavailable", why)).await,
+            Err(Refused::Unavailable(why)) => return self.send_text(frame::error(ErrorKind::Unavailable, why)).await,
         };
         let caught_up = join::catch_up(self, req.board_id, req.since_position).await;
         if caught_up.is_err() {
@@ -311,7 +312,7 @@ impl Conn {
             }
             Err(join::CatchUpError::Socket(close)) => Err(close),
             Err(join::CatchUpError::Forbidden) => self.send_text(forbidden()).await,
-            Err(join::CatchUpError::Failed(why)) => self.send_text(frame::error("unavailable", why)).await,
+            Err(join::CatchUpError::Failed(why)) => self.send_text(frame::error(ErrorKind::Unavailable, why)).await,
         }
     }
 
@@ -341,7 +342,7 @@ impl Conn {
                 let board = *board;
                 self.joined.remove(&board);
                 let message = format!("you may no longer read board {board}");
-                self.send_text(frame::error("forbidden", message)).await
+                self.send_text(frame::error(ErrorKind::Forbidden, message)).await
             }
             Out::Direct(text) => self.send_text(*text).await,
         }
@@ -369,12 +370,12 @@ impl Conn {
 /// The answer to a join the user may not make: the same whether the board
 /// does not exist or may not be read.
 fn forbidden() -> Utf8Bytes {
-    frame::error("forbidden", "the board does not exist or you may not read it")
+    frame::error(ErrorKind::Forbidden, "the board does not exist or you may not read it")
 }
 
 /// Parses a frame's `data`, or says why not as an `error` frame.
 fn parse<T: DeserializeOwned>(data: Value) -> Result<T, Utf8Bytes> {
-    serde_json::from_value(data).map_err(|e| frame::error("bad-request", format!("invalid data: {e}")))
+    serde_json::from_value(data).map_err(|e| frame::error(ErrorKind::BadRequest, format!("invalid data: {e}")))
 }
 
 #[cfg(test)]

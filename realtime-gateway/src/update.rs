@@ -9,6 +9,7 @@
 //! item at the moment it is read. A socket has at most
 //! `socket::UPDATES_IN_FLIGHT` updates running; more are refused with 429.
 
+use sunday_edge::ErrorKind;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
@@ -33,7 +34,7 @@ pub(crate) fn spawn(conn: &Conn, data: Value) {
     let Ok(permit) = conn.updates.clone().try_acquire_owned() else {
         let too_many = match data.get("updateId").and_then(Value::as_str) {
             Some(id) => rejected(id, StatusCode::TOO_MANY_REQUESTS, "too many optimistic updates in flight on this socket", Value::Null),
-            None => frame::error("rate-limited", "too many optimistic updates in flight on this socket"),
+            None => frame::error(ErrorKind::RateLimited, "too many optimistic updates in flight on this socket"),
         };
         send(&outbox, too_many);
         return;
@@ -56,7 +57,7 @@ fn send(outbox: &crate::socket::Outbox, answer: Utf8Bytes) {
 async fn answer(gateway: &Gateway, caller: &Caller, data: Value) -> Utf8Bytes {
     let update_id = data.get("updateId").and_then(Value::as_str).filter(|id| id.chars().count() <= frame::MAX_ID_TEXT);
     let Some(update_id) = update_id.map(str::to_owned) else {
-        return frame::error("bad-request", format!("an optimistic-update needs a string updateId of at most {} characters", frame::MAX_ID_TEXT));
+        return frame::error(ErrorKind::BadRequest, format!("an optimistic-update needs a string updateId of at most {} characters", frame::MAX_ID_TEXT));
     };
     let item = data.pointer("/data/itemId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
     let Some(item) = item else {

@@ -12,7 +12,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use sqlx::PgPool;
-use sunday_command_api::{Claims, Secret, mint};
+use sunday_edge::token::{Claims, Secret, mint};
 use uuid::Uuid;
 
 pub(crate) const SECRET: &str = "binary-test-secret";

@@ -234,8 +234,8 @@ async fn a_socket_is_closed_when_its_token_expires(pool: PgPool) {
     let sys = System::with_config(&pool, config).await;
     let owner = user();
     let (_, board) = sys.board(owner).await;
-    let claims = sunday_command_api::Claims { sub: owner, exp: chrono::Utc::now().timestamp() + 2, name: None, email: None };
-    let token = sunday_command_api::mint(&sunday_command_api::Secret::new("test-secret"), &claims);
+    let claims = sunday_edge::token::Claims { sub: owner, exp: chrono::Utc::now().timestamp() + 2, name: None, email: None };
+    let token = sunday_edge::token::mint(&sunday_edge::token::Secret::new("test-secret"), &claims);
     let url = format!("ws://{}/v1/ws?token={token}", sys.addr);
     let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("connect: {e}"));
     let mut c = Client::from_stream(ws);
