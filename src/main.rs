@@ -1,26 +1,24 @@
 //! The `sunday` binary: one executable whose subcommands run every role.
 
-mod bench;
-mod bench_api;
-mod bench_ws;
 mod health;
 mod metrics;
 mod roles;
+mod settings;
 mod telemetry;
 
 /// mimalloc: fewer cycles per request than glibc's allocator under many small allocations.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::net::SocketAddr;
-
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sunday_command_api::{AppState, Claims, Config, Secret, mint, spawn_housekeeping};
+use sunday_command_api::{AppState, spawn_housekeeping};
+use sunday_edge::token::{Claims, Secret, mint};
 use sunday_eventstore::{MIGRATOR, PgEventStore};
 use uuid::Uuid;
 
 use roles::{Roles, connect_nats};
+use settings::{Common, base_options, command_config, query_config, rate_limits, read_pool};
 
 #[derive(Parser)]
 #[command(name = "sunday", version, about = "Sunday: event-sourced work management backend")]
@@ -29,82 +27,6 @@ struct Cli {
     command: Option<Role>,
     #[command(flatten)]
     common: Common,
-}
-
-#[derive(Args, Clone)]
-struct Common {
-    /// PostgreSQL URL of the event store.
-    #[arg(long, env = "DATABASE_URL", global = true)]
-    database_url: Option<String>,
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "SUNDAY_LISTEN", default_value = "127.0.0.1:8080", global = true)]
-    listen: SocketAddr,
-    /// HS256 secret for bearer tokens.
-    #[arg(long, env = "SUNDAY_JWT_SECRET", default_value = "dev-secret-change-me", global = true, hide_default_value = true)]
-    jwt_secret: String,
-    /// Largest number of database connections this process opens.
-    #[arg(long, env = "SUNDAY_DB_MAX_CONNECTIONS", default_value_t = 32, global = true)]
-    db_max_connections: u32,
-    /// How many boards the command side keeps folded in memory.
-    #[arg(long, env = "SUNDAY_BOARD_CACHE", default_value_t = 1024, global = true)]
-    board_cache: usize,
-    /// Hours idempotency keys are kept (at least 24).
-    #[arg(long, env = "SUNDAY_IDEMPOTENCY_HOURS", default_value_t = 48, global = true)]
-    idempotency_hours: i32,
-    /// PostgreSQL URL for reads (a replica); the primary when unset.
-    #[arg(long, env = "DATABASE_READ_URL", global = true)]
-    database_read_url: Option<String>,
-    /// Longest wait, in milliseconds, for `X-Sunday-Min-Position`.
-    #[arg(long, env = "SUNDAY_MIN_POSITION_WAIT_MS", default_value_t = 2000, global = true)]
-    min_position_wait_ms: u64,
-    /// Most events the projector applies in one transaction.
-    #[arg(long, env = "SUNDAY_PROJECTOR_BATCH", default_value_t = 1000, global = true)]
-    projector_batch: usize,
-    /// NATS servers joining the processes (`nats://host:4222`, several
-    /// comma-separated for a cluster); in-process only when unset.
-    #[arg(long, env = "SUNDAY_NATS_URL", global = true)]
-    nats_url: Option<String>,
-    /// Copies JetStream keeps of the event stream (3 on a three-node cluster
-    /// survives the loss of one node); the publisher sets it on the stream.
-    #[arg(long, env = "SUNDAY_NATS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), global = true)]
-    nats_replicas: u8,
-    /// Prefix of every NATS subject this deployment uses.
-    #[arg(long, env = "SUNDAY_NATS_PREFIX", default_value = "sunday", global = true)]
-    nats_prefix: String,
-    /// With DATABASE_READ_URL: milliseconds the replica may be behind what was
-    /// heard before reads answer 503 (and /readyz is not ready).
-    #[arg(long, env = "SUNDAY_REPLICA_MAX_LAG_MS", default_value_t = 5000, global = true)]
-    replica_max_lag_ms: u64,
-    /// Most events the projection may lag behind and still count as ready.
-    #[arg(long, env = "SUNDAY_READY_MAX_LAG", default_value_t = 10_000, global = true)]
-    ready_max_lag: i64,
-    /// Realtime batch window in milliseconds: events of a board room are sent together.
-    #[arg(long, env = "SUNDAY_WS_BATCH_MS", default_value_t = 50, global = true)]
-    ws_batch_ms: u64,
-    /// Frames a WebSocket may have queued before it is closed as a slow consumer (code 4008).
-    #[arg(long, env = "SUNDAY_WS_QUEUE", default_value_t = 256, global = true)]
-    ws_queue: usize,
-    /// Seconds between server pings; a socket silent for two of them is dropped.
-    #[arg(long, env = "SUNDAY_WS_HEARTBEAT_SECS", default_value_t = 25, global = true)]
-    ws_heartbeat_secs: u64,
-    /// Queries slower than this many milliseconds are logged with their name.
-    #[arg(long, env = "SUNDAY_SLOW_QUERY_MS", default_value_t = 100, global = true)]
-    slow_query_ms: u64,
-    /// Months of activity kept before their partitions are dropped.
-    #[arg(long, env = "SUNDAY_ACTIVITY_RETENTION_MONTHS", default_value_t = 24, global = true)]
-    activity_retention_months: u32,
-    /// Commands a user may send per second (bursts of twice as many); 0: no limit.
-    #[arg(long, env = "SUNDAY_RATE_COMMANDS", default_value_t = 100, global = true)]
-    rate_commands: u32,
-    /// Reads a user may make per second (bursts of twice as many); 0: no limit.
-    #[arg(long, env = "SUNDAY_RATE_READS", default_value_t = 500, global = true)]
-    rate_reads: u32,
-    /// WebSocket frames a user may send per second, all sockets together (bursts of twice as many); 0: no limit.
-    #[arg(long, env = "SUNDAY_RATE_WS_FRAMES", default_value_t = 200, global = true)]
-    rate_ws_frames: u32,
-    /// WebSocket connections one user may hold open at once in a process; 0: no cap.
-    #[arg(long, env = "SUNDAY_WS_MAX_SOCKETS_PER_USER", default_value_t = 64, global = true)]
-    ws_max_sockets_per_user: usize,
 }
 
 #[derive(Subcommand)]
@@ -125,21 +47,7 @@ enum Role {
     Token(TokenArgs),
     /// Load generators.
     #[command(subcommand)]
-    Bench(BenchKind),
-}
-
-#[derive(Subcommand)]
-enum BenchKind {
-    /// Single-event commands through the HTTP API at several concurrency levels.
-    Commands(bench::CommandBench),
-    /// Cached board reads and filtered listings of a large board.
-    Reads(bench::ReadBench),
-    /// Projection lag under a steady command rate.
-    Lag(bench::LagBench),
-    /// Realtime delivery: many sockets over many boards, commands at fixed rates.
-    Ws(bench_ws::WsBench),
-    /// The blueprint's API scenarios: weighted mix, think time, ramping/stress/spike stages.
-    Api(bench_api::ApiBench),
+    Bench(sunday_loadgen::Bench),
 }
 
 #[derive(Args)]
@@ -183,11 +91,7 @@ async fn main() -> anyhow::Result<()> {
             token(&cli.common, &t);
             Ok(())
         }
-        Role::Bench(BenchKind::Commands(b)) => bench::run(&b, &cli.common.jwt_secret).await,
-        Role::Bench(BenchKind::Reads(b)) => bench::run_reads(&b, &cli.common.jwt_secret).await,
-        Role::Bench(BenchKind::Lag(b)) => bench::run_lag(&b, &cli.common.jwt_secret).await,
-        Role::Bench(BenchKind::Ws(b)) => bench_ws::run(&b, &cli.common.jwt_secret).await,
-        Role::Bench(BenchKind::Api(b)) => bench_api::run(&b, &cli.common.jwt_secret).await,
+        Role::Bench(b) => sunday_loadgen::run(&b, &cli.common.jwt_secret).await,
     }
 }
 
@@ -346,49 +250,6 @@ async fn rebuild(common: &Common) -> anyhow::Result<()> {
     sunday_projector::rebuild(&store, base_options(common)?, &sunday_projector::Progress::bar()).await?;
     eprintln!();
     Ok(())
-}
-
-fn base_options(common: &Common) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
-    let url = common.database_url.as_deref().context("DATABASE_URL is not set (ops/run sets it for you)")?;
-    url.parse().context("DATABASE_URL is not a PostgreSQL URL")
-}
-
-/// The per-user rates of the settings (each service applies its own kind).
-fn rate_limits(common: &Common) -> sunday_edge::Limits {
-    use std::num::NonZeroU32;
-    sunday_edge::Limits {
-        commands: NonZeroU32::new(common.rate_commands),
-        reads: NonZeroU32::new(common.rate_reads),
-        frames: NonZeroU32::new(common.rate_ws_frames),
-    }
-}
-
-fn command_config(common: &Common) -> Config {
-    Config {
-        jwt_secret: Secret::new(common.jwt_secret.clone()),
-        board_cache_capacity: common.board_cache,
-        idempotency_retention_hours: common.idempotency_hours,
-        rate_limits: rate_limits(common),
-    }
-}
-
-fn query_config(common: &Common) -> sunday_query_api::Config {
-    sunday_query_api::Config {
-        jwt_secret: Secret::new(common.jwt_secret.clone()),
-        min_position_wait: std::time::Duration::from_millis(common.min_position_wait_ms),
-        rate_limits: rate_limits(common),
-        replica_max_lag: std::time::Duration::from_millis(common.replica_max_lag_ms),
-    }
-}
-
-/// The pool reads go to: `DATABASE_READ_URL` when set, else the primary's.
-async fn read_pool(common: &Common, primary: sqlx::postgres::PgConnectOptions) -> anyhow::Result<sqlx::PgPool> {
-    let base = match &common.database_read_url {
-        Some(url) => url.parse().context("DATABASE_READ_URL is not a PostgreSQL URL")?,
-        None => primary,
-    };
-    let pool = sunday_projector::schema::pool(base, sunday_projector::schema::LIVE, common.db_max_connections).await;
-    pool.context("connecting for reads")
 }
 
 async fn shutdown_signal() {

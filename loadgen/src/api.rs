@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use sunday_command_api::{Claims, Secret, mint};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::bench::{Client, percentile_ms};
+use crate::client::{Client, percentile_ms, token};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub(crate) enum Scenario {
@@ -29,7 +28,7 @@ pub(crate) enum Scenario {
 }
 
 #[derive(clap::Args, Clone, Debug)]
-pub(crate) struct ApiBench {
+pub struct ApiBench {
     /// The server (every role: `sunday all`).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) target: SocketAddr,
@@ -129,8 +128,7 @@ async fn setup(bench: &ApiBench, secret: &str) -> anyhow::Result<Vec<Account>> {
     let mut accounts = Vec::new();
     for a in 0..bench.accounts.max(1) {
         let user = Uuid::now_v7();
-        let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 86_400, name: None, email: None };
-        let token = mint(&Secret::new(secret), &claims);
+        let token = token(secret, user, None);
         let mut c = Client::connect(bench.target, &token).await?;
         let ws = c.create("/v1/workspaces", json!({"name": format!("api bench {a}")})).await?;
         let board = c.create("/v1/boards", json!({"workspaceId": ws, "name": "board"})).await?;

@@ -13,16 +13,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use sunday_command_api::{Claims, Secret, mint};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use uuid::Uuid;
 
-use crate::bench::{Client, percentile_ms};
+use crate::client::{Client, percentile_ms, token};
 
 #[derive(clap::Args, Clone, Debug)]
-pub(crate) struct WsBench {
+pub struct WsBench {
     /// The server (command API, projector, query API and gateway).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) target: SocketAddr,
@@ -62,11 +61,6 @@ impl Shared {
     fn now_us(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
-}
-
-fn token(secret: &str, user: Uuid) -> String {
-    let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 86_400, name: None, email: None };
-    mint(&Secret::new(secret), &claims)
 }
 
 /// Resident memory of a process, in KiB.
@@ -126,7 +120,7 @@ async fn setup(bench: &WsBench, secret: &str) -> anyhow::Result<Vec<Board>> {
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await?;
             let owner = Uuid::now_v7();
-            let mut c = Client::connect(target, &token(&secret, owner)).await?;
+            let mut c = Client::connect(target, &token(&secret, owner, None)).await?;
             let ws = c.create("/v1/workspaces", json!({"name": format!("ws bench {b}")})).await?;
             let id = c.create("/v1/boards", json!({"workspaceId": ws, "name": format!("ws bench {b}")})).await?;
             c.expect_ok(&format!("/v1/workspaces/{ws}/members"), json!({"userId": driver(), "role": "member"})).await?;
@@ -155,7 +149,7 @@ async fn open_sockets(bench: &WsBench, secret: &str, boards: &[Board], shared: &
     let mut joins = Vec::new();
     for (i, board) in boards.iter().enumerate() {
         for user in board.members.iter().take(bench.sockets.saturating_sub(i * board.members.len())) {
-            let url = format!("ws://{}/v1/ws?token={}", bench.target, token(secret, *user));
+            let url = format!("ws://{}/v1/ws?token={}", bench.target, token(secret, *user, None));
             let (board_id, shared, sem) = (board.id, shared.clone(), sem.clone());
             joins.push(tokio::spawn(async move {
                 let permit = sem.acquire_owned().await?;
@@ -217,7 +211,7 @@ async fn drive(bench: &WsBench, secret: &str, boards: &[Board], rate: u64, first
     let mut writers = Vec::new();
     for _ in 0..16 {
         let rx = rx.clone();
-        let mut client = Client::connect(bench.target, &token(secret, driver())).await?;
+        let mut client = Client::connect(bench.target, &token(secret, driver(), None)).await?;
         let shared = shared.clone();
         writers.push(tokio::spawn(async move {
             let mut errors = 0usize;
