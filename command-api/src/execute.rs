@@ -5,9 +5,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sunday_domain::board::{self, BoardCommand};
+use sunday_domain::board_commands::{self, BoardCommand};
 use sunday_domain::events::DomainEvent;
-use sunday_domain::item::{self, ItemCommand};
+use sunday_domain::item_commands::{self, ItemCommand};
 use sunday_domain::profile::{self, UpdateProfile};
 use sunday_domain::store::*;
 use sunday_domain::workspace::{self, WorkspaceCommand};
@@ -185,7 +185,7 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
         }
         let (answer, appended) = match &plan.decision {
             Decision::Append(event) => {
-                let entity_id = entity_of(event);
+                let entity_id = event.created_entity();
                 let record = idempotency(plan.aggregate_id, entity_id);
                 let new_event = new_event(&plan, event.clone(), ctx, headers);
                 let request = AppendRequest {
@@ -282,16 +282,6 @@ fn recorded(plan: &Plan, e: NewEvent, r: AppendResult) -> RecordedEvent {
     }
 }
 
-fn entity_of(event: &DomainEvent) -> Option<Uuid> {
-    match event {
-        DomainEvent::ColumnAdded(c) => Some(c.column.id),
-        DomainEvent::GroupAdded(g) => Some(g.group.id),
-        DomainEvent::CommentAdded(c) => Some(c.comment_id),
-        DomainEvent::FileAttached(f) => Some(f.file_id),
-        _ => None,
-    }
-}
-
 fn new_event(plan: &Plan, event: DomainEvent, ctx: &Ctx<'_>, headers: &CommandHeaders) -> NewEvent {
     NewEvent {
         event_id: Uuid::now_v7(),
@@ -378,7 +368,7 @@ async fn plan_board(state: &AppState, ctx: &Ctx<'_>, ids: (Option<Uuid>, Option<
         (None, None) => return Err(ApiError::NotFound("board")),
     };
     let ws = state.aggregates.workspace(workspace_id, reread).await.map_err(store_error)?;
-    let decision = board::decide(ws.as_ref(), board, ctx, cmd)?;
+    let decision = board_commands::decide(ws.as_ref(), board, ctx, cmd)?;
     let guards = ws.iter().map(|w| (StreamId::workspace(w.id), w.version)).collect();
     let aggregate_id = match &decision {
         Decision::Append(DomainEvent::BoardCreated(c)) => c.board_id,
@@ -412,7 +402,7 @@ async fn plan_item(state: &AppState, ctx: &Ctx<'_>, ids: (Option<Uuid>, Option<U
     let ws = state.aggregates.workspace(board.workspace_id, reread).await.map_err(store_error)?;
     let ws = ws.ok_or(ApiError::NotFound("board"))?;
     let current_item = id.and_then(|i| board.items.get(&i));
-    let decision = item::decide(&ws, board, current_item, ctx, cmd)?;
+    let decision = item_commands::decide(&ws, board, current_item, ctx, cmd)?;
     let aggregate_id = match &decision {
         Decision::Append(DomainEvent::ItemCreated(c)) => c.item_id,
         _ => id.unwrap_or_default(),

@@ -5,12 +5,15 @@
 //! is a pure function; identifiers, clocks and storage live at the edges, which
 //! hand them in. The event-store port (`store`) is a trait the adapters implement.
 
+pub mod about;
 pub mod board;
+pub mod board_commands;
 pub mod columns;
 pub mod decision;
 pub mod error;
 pub mod events;
 pub mod item;
+pub mod item_commands;
 pub mod profile;
 pub mod rank;
 pub mod roles;

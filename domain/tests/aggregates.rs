@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use sunday_domain::board::{self, Board, BoardCommand};
-use sunday_domain::item::{self, ItemCommand};
+use sunday_domain::board::{self, Board};
+use sunday_domain::board_commands::{self, BoardCommand};
+use sunday_domain::item_commands::{self, ItemCommand};
 use sunday_domain::store::{Metadata, RecordedEvent, StreamId};
 use sunday_domain::workspace::{self, Workspace, WorkspaceCommand};
 use sunday_domain::{Ctx, Decision, DomainError, DomainEvent};
@@ -86,7 +87,7 @@ fn given() -> (Log, Workspace, Board) {
         cmds.push(BoardCommand::AddMember { user_id: user.to_string(), role: role.into() });
     }
     for cmd in cmds {
-        let e = appended(board::decide(Some(&ws), b.as_ref(), &ctx(OWNER), &cmd));
+        let e = appended(board_commands::decide(Some(&ws), b.as_ref(), &ctx(OWNER), &cmd));
         b = board::evolve(b, &log.record(StreamId::board(BOARD), e));
     }
     (log, ws, b.unwrap_or_else(|| panic!("no board")))
@@ -100,7 +101,7 @@ fn create_item(id: Uuid, name: &str, data: Value) -> ItemCommand {
 #[test]
 fn an_editor_creates_an_item_in_the_first_group() {
     let (_, ws, board) = given();
-    let e = appended(item::decide(&ws, &board, None, &ctx(EDITOR), &create_item(Uuid::from_u128(9), "Task", json!({"status": "Done"}))));
+    let e = appended(item_commands::decide(&ws, &board, None, &ctx(EDITOR), &create_item(Uuid::from_u128(9), "Task", json!({"status": "Done"}))));
     let DomainEvent::ItemCreated(c) = e else { panic!("wrong event") };
     assert_eq!(c.group_id, board.groups[0].id);
     assert_eq!(c.item_data.get("status"), Some(&json!("Done")));
@@ -110,24 +111,24 @@ fn an_editor_creates_an_item_in_the_first_group() {
 fn a_viewer_may_not_write_and_a_stranger_may_not_see() {
     let (_, ws, board) = given();
     let cmd = create_item(Uuid::from_u128(9), "Task", json!({}));
-    assert!(matches!(item::decide(&ws, &board, None, &ctx(VIEWER), &cmd), Err(DomainError::Forbidden(_))));
-    assert_eq!(item::decide(&ws, &board, None, &ctx(STRANGER), &cmd), Err(DomainError::NotFound("board")));
+    assert!(matches!(item_commands::decide(&ws, &board, None, &ctx(VIEWER), &cmd), Err(DomainError::Forbidden(_))));
+    assert_eq!(item_commands::decide(&ws, &board, None, &ctx(STRANGER), &cmd), Err(DomainError::NotFound("board")));
 }
 
 #[test]
 fn precedence_is_404_then_403_then_412_then_422() {
     let (mut log, ws, mut board) = given();
     let id = Uuid::from_u128(9);
-    let e = appended(item::decide(&ws, &board, None, &ctx(OWNER), &create_item(id, "Task", json!({}))));
+    let e = appended(item_commands::decide(&ws, &board, None, &ctx(OWNER), &create_item(id, "Task", json!({}))));
     board = board::evolve(Some(board), &log.record(StreamId::item(id), e)).unwrap_or_else(|| panic!());
     let bad = ItemCommand::Update { name: Some(String::new()), description: None, item_data: BTreeMap::new() };
     let item = board.items.get(&id);
     let stale = Ctx { if_match: Some(9), ..ctx(VIEWER) };
-    assert!(matches!(item::decide(&ws, &board, item, &stale, &bad), Err(DomainError::Forbidden(_))));
+    assert!(matches!(item_commands::decide(&ws, &board, item, &stale, &bad), Err(DomainError::Forbidden(_))));
     let stale = Ctx { if_match: Some(9), ..ctx(EDITOR) };
-    assert!(matches!(item::decide(&ws, &board, item, &stale, &bad), Err(DomainError::PreconditionFailed { expected: 9, actual: 1 })));
-    assert!(matches!(item::decide(&ws, &board, item, &ctx(EDITOR), &bad), Err(DomainError::Invalid(_))));
-    assert_eq!(item::decide(&ws, &board, item, &ctx(STRANGER), &bad), Err(DomainError::NotFound("item")));
+    assert!(matches!(item_commands::decide(&ws, &board, item, &stale, &bad), Err(DomainError::PreconditionFailed { expected: 9, actual: 1 })));
+    assert!(matches!(item_commands::decide(&ws, &board, item, &ctx(EDITOR), &bad), Err(DomainError::Invalid(_))));
+    assert_eq!(item_commands::decide(&ws, &board, item, &ctx(STRANGER), &bad), Err(DomainError::NotFound("item")));
 }
 
 #[test]
@@ -141,17 +142,17 @@ fn the_last_workspace_owner_cannot_leave() {
 fn only_workspace_members_join_boards() {
     let (_, ws, board) = given();
     let cmd = BoardCommand::AddMember { user_id: STRANGER.to_string(), role: "editor".into() };
-    assert!(matches!(board::decide(Some(&ws), Some(&board), &ctx(OWNER), &cmd), Err(DomainError::Invalid(_))));
+    assert!(matches!(board_commands::decide(Some(&ws), Some(&board), &ctx(OWNER), &cmd), Err(DomainError::Invalid(_))));
 }
 
 #[test]
 fn removing_a_column_clears_its_values() {
     let (mut log, ws, board) = given();
     let id = Uuid::from_u128(9);
-    let e = appended(item::decide(&ws, &board, None, &ctx(OWNER), &create_item(id, "T", json!({"estimatedHours": 2}))));
+    let e = appended(item_commands::decide(&ws, &board, None, &ctx(OWNER), &create_item(id, "T", json!({"estimatedHours": 2}))));
     let board = board::evolve(Some(board), &log.record(StreamId::item(id), e)).unwrap_or_else(|| panic!());
     let column = board.columns.iter().find(|c| c.key == "estimatedHours").map(|c| c.id).unwrap_or_default();
-    let e = appended(board::decide(Some(&ws), Some(&board), &ctx(OWNER), &BoardCommand::RemoveColumn { column_id: column }));
+    let e = appended(board_commands::decide(Some(&ws), Some(&board), &ctx(OWNER), &BoardCommand::RemoveColumn { column_id: column }));
     let board = board::evolve(Some(board), &log.record(StreamId::board(BOARD), e)).unwrap_or_else(|| panic!());
     assert!(board.items[&id].item_data.is_empty());
 }
@@ -194,8 +195,8 @@ proptest! {
             } else {
                 state.items.get(&target)
             };
-            let decided = item::decide(&ws, &state, current, &ctx(actor), &cmd);
-            prop_assert_eq!(&decided, &item::decide(&ws, &state, current, &ctx(actor), &cmd), "deciding is deterministic");
+            let decided = item_commands::decide(&ws, &state, current, &ctx(actor), &cmd);
+            prop_assert_eq!(&decided, &item_commands::decide(&ws, &state, current, &ctx(actor), &cmd), "deciding is deterministic");
             if let Ok(Decision::Append(e)) = decided {
                 let id = match &e { DomainEvent::ItemCreated(c) => c.item_id, _ => target };
                 let recorded = log.record(StreamId::item(id), e);

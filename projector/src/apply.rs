@@ -57,7 +57,7 @@ fn missing(e: &RecordedEvent, table: &'static str) -> ApplyError {
 /// Item events defer their statistics too; any other event first writes what
 /// was deferred, since it may read or recompute it.
 pub(crate) async fn apply(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent) -> R {
-    let applied = if item_of(e).is_some() {
+    let applied = if e.event.item_id().is_some() {
         apply_item_event(tx, deferred, e).await
     } else {
         match deferred.flush_stats(tx).await {
@@ -647,29 +647,6 @@ async fn file_attached(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent, 
     touch_item(tx, deferred, e, f.item_id).await
 }
 
-/// What an event is about, for its activity entry.
-fn subject(e: &E) -> (&'static str, Option<Uuid>) {
-    match e {
-        E::BoardCreated(c) => ("board", Some(c.board_id)),
-        E::BoardUpdated(u) => ("board", Some(u.board_id)),
-        E::BoardArchived(a) => ("board", Some(a.board_id)),
-        E::ColumnAdded(a) => ("column", Some(a.column.id)),
-        E::ColumnUpdated(u) => ("column", Some(u.column_id)),
-        E::ColumnRemoved(r) => ("column", Some(r.column_id)),
-        E::GroupAdded(g) => ("group", Some(g.group.id)),
-        E::BoardMemberAdded(m) | E::BoardMemberRoleChanged(m) => ("member", Some(m.user_id)),
-        E::BoardMemberRemoved(m) => ("member", Some(m.user_id)),
-        E::ItemCreated(c) => ("item", Some(c.item_id)),
-        E::ItemUpdated(u) => ("item", Some(u.item_id)),
-        E::ItemMoved(m) => ("item", Some(m.item_id)),
-        E::ItemAssigned(a) | E::ItemUnassigned(a) => ("item", Some(a.item_id)),
-        E::ItemDeleted(d) => ("item", Some(d.item_id)),
-        E::CommentAdded(c) => ("comment", Some(c.comment_id)),
-        E::FileAttached(f) => ("file", Some(f.file_id)),
-        _ => ("workspace", None),
-    }
-}
-
 /// `ItemCreated` becomes `item_created`.
 fn action(event_type: &str) -> String {
     let mut out = String::with_capacity(event_type.len() + 4);
@@ -682,24 +659,12 @@ fn action(event_type: &str) -> String {
     out
 }
 
-/// The item an event belongs to, if any.
-fn item_of(e: &RecordedEvent) -> Option<Uuid> {
-    let name = e.stream_id.as_str();
-    name.strip_prefix("item-").and_then(|id| Uuid::parse_str(id).ok())
-}
-
 /// Inserts the activity entries of a batch's board events, in one statement.
 async fn insert_activity(tx: &mut Tx, events: &[RecordedEvent]) -> R {
     if events.is_empty() {
         return Ok(());
     }
-    let subjects: Vec<(&str, Uuid)> = events
-        .iter()
-        .map(|e| {
-            let (kind, entity) = subject(&e.event);
-            (kind, entity.or(e.board_id).unwrap_or_default())
-        })
-        .collect();
+    let subjects: Vec<(&str, Uuid)> = events.iter().map(|e| e.event.subject()).map(|(kind, id)| (kind.as_str(), id)).collect();
     sqlx::query(
         "INSERT INTO rm_activity_log (id, workspace_id, board_id, item_id, action, entity_type, entity_id, user_id, created_at, position, details) \
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::uuid[], \
@@ -708,7 +673,7 @@ async fn insert_activity(tx: &mut Tx, events: &[RecordedEvent]) -> R {
     .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.workspace_id.unwrap_or_default()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.board_id).collect::<Vec<_>>())
-    .bind(events.iter().map(item_of).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event.item_id()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| action(e.event.event_type())).collect::<Vec<_>>())
     .bind(subjects.iter().map(|(kind, _)| *kind).collect::<Vec<_>>())
     .bind(subjects.iter().map(|(_, id)| *id).collect::<Vec<_>>())

@@ -4,14 +4,15 @@
 
 use std::collections::BTreeMap;
 
+use sunday_domain::about::BoardMembership;
+use sunday_domain::board;
 use sunday_domain::roles::{Access, BoardRole, board_access};
 use sunday_domain::store::{EventStore, Position, RecordedEvent, StoreError, StreamId};
 use sunday_domain::workspace::{self, Workspace};
-use sunday_domain::board;
 use sunday_eventstore::PgEventStore;
 use uuid::Uuid;
 
-use crate::bus::{LiveEvent, Membership};
+use crate::bus::LiveEvent;
 
 /// A board's readers.
 #[derive(Debug, Default)]
@@ -120,11 +121,11 @@ impl BoardAccess {
         }
         self.version = e.stream_version;
         match e.membership {
-            Some(Membership::Set(user, role)) => {
+            Some(BoardMembership::Set(user, role)) => {
                 self.members.insert(user, role);
                 Applied::Changed
             }
-            Some(Membership::Removed(user)) => {
+            Some(BoardMembership::Removed(user)) => {
                 self.members.remove(&user);
                 Applied::Changed
             }
@@ -137,7 +138,7 @@ impl BoardAccess {
 mod tests {
     use super::*;
 
-    fn event(version: u64, membership: Option<Membership>) -> LiveEvent {
+    fn event(version: u64, membership: Option<BoardMembership>) -> LiveEvent {
         LiveEvent {
             position: i64::try_from(version).unwrap_or(0) << 10,
             board_stream: true,
@@ -153,14 +154,14 @@ mod tests {
     fn membership_events_fold_in_order_and_a_gap_asks_for_the_log() {
         let (owner, guest) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let mut a = BoardAccess { version: 1, members: BTreeMap::from([(owner, BoardRole::Owner)]), ..BoardAccess::default() };
-        assert_eq!(a.apply(&event(2, Some(Membership::Set(guest, BoardRole::Viewer)))), Applied::Changed);
+        assert_eq!(a.apply(&event(2, Some(BoardMembership::Set(guest, BoardRole::Viewer)))), Applied::Changed);
         assert!(a.members.contains_key(&guest));
         assert_eq!(a.apply(&event(3, None)), Applied::Same);
         assert_eq!(a.apply(&event(5, None)), Applied::Gap);
-        assert_eq!(a.apply(&event(4, Some(Membership::Removed(guest)))), Applied::Changed);
+        assert_eq!(a.apply(&event(4, Some(BoardMembership::Removed(guest)))), Applied::Changed);
         assert!(!a.members.contains_key(&guest));
         // Already folded by a load, but readers are checked again at its place.
-        assert_eq!(a.apply(&event(4, Some(Membership::Removed(guest)))), Applied::Changed);
+        assert_eq!(a.apply(&event(4, Some(BoardMembership::Removed(guest)))), Applied::Changed);
         assert_eq!(a.apply(&event(3, None)), Applied::Same);
     }
 

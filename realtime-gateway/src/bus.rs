@@ -18,19 +18,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use sunday_domain::DomainEvent;
-use sunday_domain::roles::BoardRole;
+use sunday_domain::about::BoardMembership;
 use sunday_domain::store::{Position, RecordedEvent};
 use sunday_eventstore::PgEventStore;
 use uuid::Uuid;
 
 use crate::rooms::Heard;
-
-/// A change to who is a member of a board.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Membership {
-    Set(Uuid, BoardRole),
-    Removed(Uuid),
-}
 
 /// One event as rooms need it: routing keys, what it changes about access,
 /// and its JSON as `events` frames carry it, rendered once.
@@ -40,20 +33,11 @@ pub(crate) struct LiveEvent {
     /// Whether it belongs to the board's own stream (not an item's).
     pub(crate) board_stream: bool,
     pub(crate) stream_version: u64,
-    pub(crate) membership: Option<Membership>,
+    pub(crate) membership: Option<BoardMembership>,
     pub(crate) occurred_at_ms: i64,
     pub(crate) json: Box<str>,
     /// The trace the event belongs to (W3C `traceparent`), to continue it.
     pub(crate) traceparent: Option<Box<str>>,
-}
-
-pub(crate) fn membership(event: &DomainEvent) -> Option<Membership> {
-    match event {
-        DomainEvent::BoardCreated(c) => Some(Membership::Set(c.owner_id, BoardRole::Owner)),
-        DomainEvent::BoardMemberAdded(m) | DomainEvent::BoardMemberRoleChanged(m) => Some(Membership::Set(m.user_id, m.role)),
-        DomainEvent::BoardMemberRemoved(m) => Some(Membership::Removed(m.user_id)),
-        _ => None,
-    }
 }
 
 /// The entry of an `events` frame: `{position, streamId, version, type, occurredAt, actorId, data}`.
@@ -76,7 +60,7 @@ impl LiveEvent {
             position: e.position,
             board_stream: e.stream_id.as_str().starts_with("board-"),
             stream_version: e.stream_version,
-            membership: membership(&e.event),
+            membership: e.event.board_membership(),
             occurred_at_ms: e.occurred_at.timestamp_millis(),
             json: entry_json(e.position, e.stream_id.as_str(), e.stream_version, &e.event, e.occurred_at, e.metadata.actor_id),
             traceparent: e.metadata.traceparent.as_deref().map(Box::from),
@@ -94,7 +78,7 @@ impl LiveEvent {
             position: p.global_position,
             board_stream: p.stream_id.starts_with("board-"),
             stream_version: p.stream_version,
-            membership: membership(&event),
+            membership: event.board_membership(),
             occurred_at_ms: p.occurred_at.timestamp_millis(),
             json: entry_json(p.global_position, &p.stream_id, p.stream_version, &event, p.occurred_at, actor),
             traceparent: traceparent.or_else(|| p.metadata.get("traceparent").and_then(Value::as_str)).map(Box::from),

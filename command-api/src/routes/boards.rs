@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sunday_domain::board::{BoardCommand, GroupDraft};
+use sunday_domain::board_commands::{BoardCommand, GroupDraft};
 use sunday_domain::columns::{ColumnDraft, DEFAULT_COLUMNS};
 use uuid::Uuid;
 

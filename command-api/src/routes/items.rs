@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use sunday_domain::item::ItemCommand;
+use sunday_domain::item_commands::ItemCommand;
 use uuid::Uuid;
 
 use super::{id_or_new, parsed};
