@@ -83,7 +83,7 @@ impl Items {
 
     /// Writes every new and changed item, and forgets them all. Fails if a
     /// changed item's row is gone (`Unapplied`).
-    pub(crate) async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), crate::apply::ApplyError> {
+    pub(crate) async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), crate::outcome::ApplyError> {
         let rows = std::mem::take(&mut self.rows);
         let (new, changed): (Vec<_>, Vec<_>) =
             rows.into_values().filter(|(_, s)| *s != State::Clean).partition(|(_, s)| *s == State::New);
@@ -101,7 +101,7 @@ impl Items {
             );
             let done = bind_rows(sqlx::query(&sql), &changed).execute(&mut *tx).await?;
             if done.rows_affected() != changed.len() as u64 {
-                return Err(crate::apply::ApplyError::Unapplied { event_type: "item events", position: 0, table: "rm_items" });
+                return Err(crate::outcome::ApplyError::Unapplied { event_type: "item events", position: 0, table: "rm_items" });
             }
         }
         Ok(())

@@ -7,11 +7,19 @@
 //! boards it touched on its `Feed`, for read-your-writes waits and cache
 //! eviction.
 
+mod activity;
 mod apply;
+mod boards;
+mod comments;
+mod item_events;
 mod items;
+mod members;
+mod outcome;
 mod partitions;
 mod rebuild;
 pub mod schema;
+mod stats;
+mod workspaces;
 
 use std::time::Duration;
 
@@ -60,11 +68,11 @@ pub enum ProjectorError {
     Unapplied { event_type: &'static str, position: Position, table: &'static str },
 }
 
-impl From<apply::ApplyError> for ProjectorError {
-    fn from(e: apply::ApplyError) -> Self {
+impl From<outcome::ApplyError> for ProjectorError {
+    fn from(e: outcome::ApplyError) -> Self {
         match e {
-            apply::ApplyError::Database(e) => Self::Database(e),
-            apply::ApplyError::Unapplied { event_type, position, table } => {
+            outcome::ApplyError::Database(e) => Self::Database(e),
+            outcome::ApplyError::Unapplied { event_type, position, table } => {
                 UNAPPLIED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!(event_type, position, table, "an event changed nothing in the read models; projection stops here");
                 Self::Unapplied { event_type, position, table }
