@@ -133,7 +133,8 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         // An ack lost with its NATS node fails the batch after 2 s (not the
         // client's 5 s), and the publisher goes on from its checkpoint.
         let js = async_nats::jetstream::ContextBuilder::new().timeout(std::time::Duration::from_secs(2)).build(client.clone());
-        publisher = Some(sunday_relay::spawn(&tasks, store.clone(), js, common.nats_prefix.clone(), common.nats_replicas.into(), stop.clone()));
+        publisher =
+            Some(sunday_relay::spawn(&tasks, store.clone(), js, common.nats_prefix.clone(), common.nats_replicas.into(), stop.clone()));
     }
     let mut app = axum::Router::new();
     let commands = AppState::new(command_config(common), store.clone());
@@ -174,10 +175,8 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     }
     let mut projector = None;
     if roles.projector {
-        let config = sunday_projector::Config {
-            batch_size: common.projector_batch,
-            activity_retention_months: common.activity_retention_months,
-        };
+        let config =
+            sunday_projector::Config { batch_size: common.projector_batch, activity_retention_months: common.activity_retention_months };
         let pool = sunday_projector::schema::writer_pool(base.clone(), 4).await?;
         let p = sunday_projector::Projector { store: store.clone(), pool, config, feed: feed.clone() };
         projector = Some(sunday_projector::spawn(&tasks, p, stop.clone()));

@@ -128,11 +128,17 @@ impl Metrics {
         }
         if let Some(q) = &self.0.queries {
             let (hits, misses) = q.cache_counts();
-            let _ = writeln!(out, "# HELP sunday_cache_requests_total Board-cache lookups of the query API\n# TYPE sunday_cache_requests_total counter");
+            let _ = writeln!(
+                out,
+                "# HELP sunday_cache_requests_total Board-cache lookups of the query API\n# TYPE sunday_cache_requests_total counter"
+            );
             let _ = writeln!(out, "sunday_cache_requests_total{{cache=\"boards\",result=\"hit\"}} {hits}");
             let _ = writeln!(out, "sunday_cache_requests_total{{cache=\"boards\",result=\"miss\"}} {misses}");
             if let Some(lag) = q.replica_lag() {
-                let _ = writeln!(out, "# HELP sunday_replica_lag_seconds How long ago the oldest batch heard of and not yet replayed by the read replica was heard\n# TYPE sunday_replica_lag_seconds gauge");
+                let _ = writeln!(
+                    out,
+                    "# HELP sunday_replica_lag_seconds How long ago the oldest batch heard of and not yet replayed by the read replica was heard\n# TYPE sunday_replica_lag_seconds gauge"
+                );
                 let _ = writeln!(out, "sunday_replica_lag_seconds {:.3}", lag.as_secs_f64());
             }
         }
@@ -181,7 +187,8 @@ impl Metrics {
         let _ = writeln!(out, "# HELP sunday_api_requests_total Total number of API requests");
         let _ = writeln!(out, "# TYPE sunday_api_requests_total counter");
         for ((method, endpoint, status), h) in &series {
-            let _ = writeln!(out, "sunday_api_requests_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}", h.count);
+            let _ =
+                writeln!(out, "sunday_api_requests_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}", h.count);
         }
     }
 }
@@ -190,7 +197,10 @@ impl Metrics {
 /// task is well) and `sunday_leader{role}` (1 while this process leads it).
 fn render_tasks(out: &mut String, tasks: &sunday_runtime::Tasks) {
     let report = tasks.report();
-    let _ = writeln!(out, "# HELP sunday_task_restarts_total Times a supervised task failed and was started again\n# TYPE sunday_task_restarts_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP sunday_task_restarts_total Times a supervised task failed and was started again\n# TYPE sunday_task_restarts_total counter"
+    );
     for t in &report {
         let _ = writeln!(out, "sunday_task_restarts_total{{task=\"{}\"}} {}", t.name, t.restarts);
     }
@@ -211,7 +221,10 @@ fn render_pools(out: &mut String, pools: &[(&'static str, PgPool)]) {
         let in_use = pool.size().saturating_sub(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
         let _ = writeln!(out, "sunday_database_connections_active{{pool=\"{name}\"}} {in_use}");
     }
-    let _ = writeln!(out, "# HELP sunday_database_connections_max Most connections the pool opens\n# TYPE sunday_database_connections_max gauge");
+    let _ = writeln!(
+        out,
+        "# HELP sunday_database_connections_max Most connections the pool opens\n# TYPE sunday_database_connections_max gauge"
+    );
     for (name, pool) in pools {
         let _ = writeln!(out, "sunday_database_connections_max{{pool=\"{name}\"}} {}", pool.options().get_max_connections());
     }
@@ -227,9 +240,11 @@ async fn render_lag(out: &mut String, pool: &PgPool) {
     let _ = writeln!(out, "# HELP sunday_projection_lag_seconds Age of the oldest event not yet projected");
     let _ = writeln!(out, "# TYPE sunday_projection_lag_seconds gauge");
     let _ = writeln!(out, "sunday_projection_lag_seconds{{projection=\"read_models\"}} {seconds}");
-    let _ = writeln!(out, "# HELP sunday_projection_unapplied_events_total Batches refused because an event changed nothing it was meant to");
+    let _ =
+        writeln!(out, "# HELP sunday_projection_unapplied_events_total Batches refused because an event changed nothing it was meant to");
     let _ = writeln!(out, "# TYPE sunday_projection_unapplied_events_total counter");
-    let _ = writeln!(out, "sunday_projection_unapplied_events_total{{projection=\"read_models\"}} {}", sunday_projector::unapplied_events());
+    let _ =
+        writeln!(out, "sunday_projection_unapplied_events_total{{projection=\"read_models\"}} {}", sunday_projector::unapplied_events());
 }
 
 /// Records every request under its route template (`/v1/items/{id}`, never
@@ -280,7 +295,9 @@ mod tests {
         }
         let text = scrape(&app).await;
         assert!(text.contains(r#"sunday_api_requests_total{method="GET",endpoint="/v1/items/{id}",status="404"} 2"#), "{text}");
-        assert!(text.contains(r#"sunday_api_request_duration_seconds_bucket{method="GET",endpoint="/v1/items/{id}",status="404",le="+Inf"} 2"#));
+        assert!(
+            text.contains(r#"sunday_api_request_duration_seconds_bucket{method="GET",endpoint="/v1/items/{id}",status="404",le="+Inf"} 2"#)
+        );
         assert!(!text.contains("/v1/items/a"), "raw paths never become labels");
     }
 
@@ -288,7 +305,11 @@ mod tests {
     async fn pools_cache_and_database_timings_are_reported() {
         let options: sqlx::postgres::PgConnectOptions = "postgres://nobody@127.0.0.1:1/none".parse().unwrap_or_else(|e| panic!("{e}"));
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(7).connect_lazy_with(options);
-        let config = sunday_query_api::Config { jwt_secret: sunday_edge::token::Secret::new("x"), min_position_wait: std::time::Duration::ZERO, ..Default::default() };
+        let config = sunday_query_api::Config {
+            jwt_secret: sunday_edge::token::Secret::new("x"),
+            min_position_wait: std::time::Duration::ZERO,
+            ..Default::default()
+        };
         let queries = sunday_query_api::QueryState::new(config, pool.clone());
         let sources = Sources { queries: Some(queries), pools: vec![("events", pool)], ..Sources::default() };
         let app = instrument(Router::new(), Metrics::new(sources));

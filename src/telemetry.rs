@@ -19,9 +19,10 @@ pub(crate) struct Telemetry(Option<SdkTracerProvider>);
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Some(provider) = self.0.take()
-            && let Err(e) = provider.shutdown() {
-                eprintln!("sunday: flushing traces failed: {e}");
-            }
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("sunday: flushing traces failed: {e}");
+        }
     }
 }
 

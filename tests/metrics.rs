@@ -35,11 +35,14 @@ fn queried_metrics() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for file in ["ops/prometheus/sunday_recording_rules.yml", "ops/prometheus/sunday_alerts.yml"] {
         let text = std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        for line in text.lines().filter(|l| !l.trim_start().starts_with('#') && !["record:", "alert:", "name:"].iter().any(|k| l.contains(k))) {
+        for line in
+            text.lines().filter(|l| !l.trim_start().starts_with('#') && !["record:", "alert:", "name:"].iter().any(|k| l.contains(k)))
+        {
             names.extend(names_in(line));
         }
     }
-    let dash: Value = serde_json::from_str(&std::fs::read_to_string(root.join("ops/grafana/sunday-dashboard.json")).unwrap_or_default()).unwrap_or_default();
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(root.join("ops/grafana/sunday-dashboard.json")).unwrap_or_default())
+        .unwrap_or_default();
     for panel in dash["panels"].as_array().into_iter().flatten() {
         for target in panel["targets"].as_array().into_iter().flatten() {
             names.extend(names_in(target["expr"].as_str().unwrap_or("")));
@@ -60,11 +63,17 @@ async fn metrics_serve_everything_the_rules_and_dashboard_query(pool: PgPool) {
     let ws = http.send(Method::POST, "/v1/workspaces", Some(json!({"name": "W"}))).await.unwrap_or_else(|| panic!("workspace")).1;
     let board = http.send(Method::POST, "/v1/boards", Some(json!({"workspaceId": ws["data"]["id"], "name": "B"}))).await;
     let board = board.unwrap_or_else(|| panic!("board")).1["data"]["id"].as_str().unwrap_or_default().to_owned();
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws?token={}", token(owner))).await.unwrap_or_else(|e| panic!("{e}"));
-    socket.send(Message::text(json!({"event": "join-board", "data": {"boardId": board}}).to_string())).await.unwrap_or_else(|e| panic!("{e}"));
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws?token={}", token(owner))).await.unwrap_or_else(|e| panic!("{e}"));
+    socket
+        .send(Message::text(json!({"event": "join-board", "data": {"boardId": board}}).to_string()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut next_event = async |name: &str| {
         while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
-            if let Message::Text(t) = m && serde_json::from_str::<Value>(t.as_str()).is_ok_and(|f| f["event"] == name) {
+            if let Message::Text(t) = m
+                && serde_json::from_str::<Value>(t.as_str()).is_ok_and(|f| f["event"] == name)
+            {
                 return true;
             }
         }
@@ -83,12 +92,8 @@ async fn metrics_serve_everything_the_rules_and_dashboard_query(pool: PgPool) {
             break body;
         }
     };
-    let served: BTreeSet<String> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .flat_map(names_in)
-        .collect();
+    let served: BTreeSet<String> =
+        text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).flat_map(names_in).collect();
     let missing: Vec<_> = wanted.difference(&served).collect();
     assert!(missing.is_empty(), "queried but not served: {missing:?}\n{text}");
 }

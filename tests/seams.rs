@@ -9,9 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Loops not untangled yet (issue 11), each as its modules, sorted.
-const KNOWN_LOOPS: &[(&str, &[&str])] = &[
-    ("realtime-gateway", &["access", "bus", "consumer", "feeds", "join", "room", "rooms", "socket", "update"]),
-];
+const KNOWN_LOOPS: &[(&str, &[&str])] =
+    &[("realtime-gateway", &["access", "bus", "consumer", "feeds", "join", "room", "rooms", "socket", "update"])];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

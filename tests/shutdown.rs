@@ -21,7 +21,6 @@ use uuid::Uuid;
 
 use common::*;
 
-
 async fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     for _ in 0..300 {
         if let Ok(Some(status)) = child.try_wait() {
@@ -57,12 +56,16 @@ async fn stops_gracefully(pool: PgPool, signal_name: &str) {
     let mut http = Http::connect(addr, owner).await.unwrap_or_else(|| panic!("connect"));
     let ws = http.send(Method::POST, "/v1/workspaces", Some(json!({"name": "W"}))).await.unwrap_or_else(|| panic!("workspace"));
     let ws = ws.1["data"]["id"].clone();
-    let board = http.send(Method::POST, "/v1/boards", Some(json!({"workspaceId": ws, "name": "B"}))).await.unwrap_or_else(|| panic!("board"));
+    let board =
+        http.send(Method::POST, "/v1/boards", Some(json!({"workspaceId": ws, "name": "B"}))).await.unwrap_or_else(|| panic!("board"));
     let board = Uuid::parse_str(board.1["data"]["id"].as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
 
     let url = format!("ws://{addr}/v1/ws?token={}", token(owner));
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("{e}"));
-    socket.send(Message::text(json!({"event": "join-board", "data": {"boardId": board}}).to_string())).await.unwrap_or_else(|e| panic!("{e}"));
+    socket
+        .send(Message::text(json!({"event": "join-board", "data": {"boardId": board}}).to_string()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..8).map(|_| tokio::spawn(writer(addr, owner, board, stop.clone()))).collect();
@@ -89,7 +92,8 @@ async fn stops_gracefully(pool: PgPool, signal_name: &str) {
     assert!(!acked.is_empty(), "commands were acknowledged before the signal");
 
     let streams: Vec<String> = acked.iter().map(|id| format!("item-{id}")).collect();
-    let found: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = ANY($1)").bind(&streams).fetch_one(&pool).await.unwrap_or(0);
+    let found: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = ANY($1)").bind(&streams).fetch_one(&pool).await.unwrap_or(0);
     assert_eq!(found, acked.len() as i64, "every acknowledged command is in the log");
 
     // A restarted process picks up from consistent checkpoints and catches up.
@@ -106,10 +110,11 @@ async fn stops_gracefully(pool: PgPool, signal_name: &str) {
     for _ in 0..100 {
         let req = http.send(Method::GET, &format!("/v1/boards/{board}"), None).await;
         if let Some((StatusCode::OK, body)) = req
-            && body["data"]["itemCount"].as_i64() == Some(created) {
-                item_count = Some(created);
-                break;
-            }
+            && body["data"]["itemCount"].as_i64() == Some(created)
+        {
+            item_count = Some(created);
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(item_count, Some(created), "the read models caught up with the log (head {head})");

@@ -215,10 +215,11 @@ impl Aggregates {
         let mut cache = lock(&self.workspaces);
         let Some(cached) = cache.get_mut(&ws) else { return };
         if cached.ws.version + 1 == e.stream_version
-            && let Some(next) = workspace::evolve(Some(cached.ws.clone()), e) {
-                cached.ws = next;
-                return;
-            }
+            && let Some(next) = workspace::evolve(Some(cached.ws.clone()), e)
+        {
+            cached.ws = next;
+            return;
+        }
         cache.pop(&ws);
     }
 }

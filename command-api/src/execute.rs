@@ -26,13 +26,24 @@ const MAX_ATTEMPTS: usize = 16;
 #[derive(Debug)]
 pub enum Command {
     /// `id`: the target workspace; for a create, the client's id if it parsed.
-    Workspace { id: Option<Uuid>, cmd: WorkspaceCommand },
+    Workspace {
+        id: Option<Uuid>,
+        cmd: WorkspaceCommand,
+    },
     /// `id`: the board (for a create, the client's id if it parsed); `workspace_id`
     /// only for a create.
-    Board { id: Option<Uuid>, workspace_id: Option<Uuid>, cmd: BoardCommand },
+    Board {
+        id: Option<Uuid>,
+        workspace_id: Option<Uuid>,
+        cmd: BoardCommand,
+    },
     /// `id`: the item (for a create, the client's id if it parsed); `board_id`
     /// only for a create.
-    Item { id: Option<Uuid>, board_id: Option<Uuid>, cmd: ItemCommand },
+    Item {
+        id: Option<Uuid>,
+        board_id: Option<Uuid>,
+        cmd: ItemCommand,
+    },
     Profile(UpdateProfile),
 }
 
@@ -143,9 +154,10 @@ pub async fn run_command(
     let hash = fingerprint(caller.user_id, headers, canonical_body);
     let key = headers.idempotency_key.as_deref();
     if let Some(key) = key
-        && let Some(stored) = state.store.find_idempotency(caller.user_id, key).await.map_err(store_error)? {
-            return replay_stored(&stored, &hash);
-        }
+        && let Some(stored) = state.store.find_idempotency(caller.user_id, key).await.map_err(store_error)?
+    {
+        return replay_stored(&stored, &hash);
+    }
     let ctx = Ctx { actor: caller.user_id, if_match: headers.if_match, command_hash: &hash };
     let _queue = match command.target_stream(caller.user_id) {
         Some(stream) => Some(state.locks.lock(&stream).await),
@@ -234,13 +246,12 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
                 (Answer { status: created, id: plan.aggregate_id, entity_id, version: origin.version, position: origin.position }, false)
             }
         };
-        if !appended
-            && let Some(record) = idempotency(answer.id, answer.entity_id) {
-                let result = AppendResult { version: answer.version, position: answer.position };
-                if let Some(existing) = state.store.record_idempotency(&record, result).await.map_err(store_error)? {
-                    return replay_stored(&existing, ctx.command_hash);
-                }
+        if !appended && let Some(record) = idempotency(answer.id, answer.entity_id) {
+            let result = AppendResult { version: answer.version, position: answer.position };
+            if let Some(existing) = state.store.record_idempotency(&record, result).await.map_err(store_error)? {
+                return replay_stored(&existing, ctx.command_hash);
             }
+        }
         return Ok(answer);
     }
     Err(ApiError::Conflict("the resource is changing too fast; retry the command".into()))
@@ -355,7 +366,13 @@ async fn plan_workspace(state: &AppState, ctx: &Ctx<'_>, id: Option<Uuid>, cmd: 
 
 /// `ids`: the board (for a create, the client's id if it parsed) and, for a
 /// create, the workspace named in the body.
-async fn plan_board(state: &AppState, ctx: &Ctx<'_>, ids: (Option<Uuid>, Option<Uuid>), cmd: &BoardCommand, reread: bool) -> Result<Plan, ApiError> {
+async fn plan_board(
+    state: &AppState,
+    ctx: &Ctx<'_>,
+    ids: (Option<Uuid>, Option<Uuid>),
+    cmd: &BoardCommand,
+    reread: bool,
+) -> Result<Plan, ApiError> {
     let (id, workspace_id) = ids;
     let view = match id {
         Some(id) => Some(state.aggregates.board(id, reread).await.map_err(store_error)?),
@@ -389,7 +406,13 @@ async fn plan_board(state: &AppState, ctx: &Ctx<'_>, ids: (Option<Uuid>, Option<
 
 /// `ids`: the item (for a create, the client's id if it parsed) and, for a
 /// create, the board named in the body.
-async fn plan_item(state: &AppState, ctx: &Ctx<'_>, ids: (Option<Uuid>, Option<Uuid>), cmd: &ItemCommand, reread: bool) -> Result<Plan, ApiError> {
+async fn plan_item(
+    state: &AppState,
+    ctx: &Ctx<'_>,
+    ids: (Option<Uuid>, Option<Uuid>),
+    cmd: &ItemCommand,
+    reread: bool,
+) -> Result<Plan, ApiError> {
     let (id, board_id) = ids;
     let board_id = match (board_id, id) {
         (Some(b), _) => b,

@@ -80,9 +80,7 @@ impl FromRequestParts<AppState> for CommandHeaders {
         let if_match = text("if-match").map(parse_if_match);
         let idempotency_key = match text("idempotency-key") {
             Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN => {
-                return Err(ApiError::BadRequest(format!(
-                    "Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
-                )));
+                return Err(ApiError::BadRequest(format!("Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters")));
             }
             k => k.map(str::to_owned),
         };

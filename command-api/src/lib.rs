@@ -119,9 +119,7 @@ pub async fn trace_requests(req: axum::extract::Request, next: axum::middleware:
 
 /// Adds problem+json answers for unknown routes (404) and methods (405).
 pub fn with_fallbacks(router: Router) -> Router {
-    router
-        .fallback(|| async { ApiError::NotFound("route") })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    router.fallback(|| async { ApiError::NotFound("route") }).method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
 /// Ready when the database answers.

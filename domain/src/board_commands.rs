@@ -39,14 +39,34 @@ pub enum BoardCommand {
         /// Server-chosen ids for columns and groups the client named none for.
         fallback_ids: Vec<Uuid>,
     },
-    Update { name: Option<String>, description: Option<String> },
+    Update {
+        name: Option<String>,
+        description: Option<String>,
+    },
     Archive,
-    AddColumn { column: ColumnDraft, fallback_id: Uuid },
-    UpdateColumn { column_id: Uuid, title: Option<String>, settings: Option<Map<String, Value>> },
-    RemoveColumn { column_id: Uuid },
-    AddGroup { group: GroupDraft, fallback_id: Uuid },
-    AddMember { user_id: String, role: String },
-    RemoveMember { user_id: Uuid },
+    AddColumn {
+        column: ColumnDraft,
+        fallback_id: Uuid,
+    },
+    UpdateColumn {
+        column_id: Uuid,
+        title: Option<String>,
+        settings: Option<Map<String, Value>>,
+    },
+    RemoveColumn {
+        column_id: Uuid,
+    },
+    AddGroup {
+        group: GroupDraft,
+        fallback_id: Uuid,
+    },
+    AddMember {
+        user_id: String,
+        role: String,
+    },
+    RemoveMember {
+        user_id: Uuid,
+    },
 }
 
 /// Decides a board command. `ws` is the board's workspace (for a create, the
@@ -231,7 +251,12 @@ fn add_column(board: &Board, ctx: &Ctx<'_>, draft: &ColumnDraft, fallback: Uuid)
     Ok(Decision::Append(DomainEvent::ColumnAdded(ColumnAdded { board_id: board.id, column })))
 }
 
-fn update_column_cmd(board: &Board, column_id: Uuid, title: &Option<String>, settings: &Option<Map<String, Value>>) -> Result<Decision, DomainError> {
+fn update_column_cmd(
+    board: &Board,
+    column_id: Uuid,
+    title: &Option<String>,
+    settings: &Option<Map<String, Value>>,
+) -> Result<Decision, DomainError> {
     let column = board.column(column_id).ok_or(DomainError::NotFound("column"))?;
     let mut v = Violations::default();
     if let Some(t) = title {

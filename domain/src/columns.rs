@@ -59,11 +59,7 @@ pub struct Column {
 impl Column {
     /// The labels of a `status` column (empty for other types).
     pub fn labels(&self) -> Vec<&str> {
-        self.settings
-            .get("labels")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
+        self.settings.get("labels").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
     }
 }
 
@@ -199,13 +195,7 @@ fn type_message(t: ColumnType) -> &'static str {
 
 /// Checks one item value against its column. `is_member` answers whether a user
 /// id may appear in a `people` column.
-pub fn check_value(
-    v: &mut Violations,
-    field: &str,
-    column: &Column,
-    value: &Value,
-    is_member: &dyn Fn(Uuid) -> bool,
-) {
+pub fn check_value(v: &mut Violations, field: &str, column: &Column, value: &Value, is_member: &dyn Fn(Uuid) -> bool) {
     match column.column_type {
         ColumnType::Text => match value.as_str() {
             Some(s) if s.chars().count() <= MAX_TEXT_LEN => {}

@@ -22,9 +22,7 @@ impl Ctx<'_> {
     /// Fails with 412 when `If-Match` names another version than `current`.
     pub fn check_if_match(&self, current: u64) -> Result<(), DomainError> {
         match self.if_match {
-            Some(expected) if expected != current => {
-                Err(DomainError::PreconditionFailed { expected, actual: current })
-            }
+            Some(expected) if expected != current => Err(DomainError::PreconditionFailed { expected, actual: current }),
             _ => Ok(()),
         }
     }

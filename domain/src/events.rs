@@ -294,9 +294,7 @@ impl DomainEvent {
     pub fn payload(&self) -> Value {
         let mut tagged = serde_json::to_value(self).unwrap_or(Value::Null);
         let mut data = tagged.get_mut("data").map(Value::take).unwrap_or(Value::Null);
-        if let (Self::WorkspaceMemberRemoved(_) | Self::BoardMemberRemoved(_), Some(obj)) =
-            (self, data.as_object_mut())
-        {
+        if let (Self::WorkspaceMemberRemoved(_) | Self::BoardMemberRemoved(_), Some(obj)) = (self, data.as_object_mut()) {
             let scope = if matches!(self, Self::WorkspaceMemberRemoved(_)) { "workspaceId" } else { "boardId" };
             if let Some(id) = obj.remove("scopeId") {
                 obj.insert(scope.into(), id);
@@ -329,11 +327,28 @@ fn current_schema_version(event_type: &str) -> u16 {
     match event_type {
         // v2 renamed `columnValues` to `itemData` and added `description`.
         "ItemCreated" => 2,
-        "WorkspaceCreated" | "WorkspaceRenamed" | "WorkspaceMemberAdded" | "WorkspaceMemberRemoved"
-        | "BoardCreated" | "BoardUpdated" | "BoardArchived" | "ColumnAdded" | "ColumnUpdated"
-        | "ColumnRemoved" | "GroupAdded" | "BoardMemberAdded" | "BoardMemberRoleChanged"
-        | "BoardMemberRemoved" | "ItemUpdated" | "ItemMoved" | "ItemAssigned" | "ItemUnassigned"
-        | "ItemDeleted" | "CommentAdded" | "FileAttached" | "UserProfileUpdated" => 1,
+        "WorkspaceCreated"
+        | "WorkspaceRenamed"
+        | "WorkspaceMemberAdded"
+        | "WorkspaceMemberRemoved"
+        | "BoardCreated"
+        | "BoardUpdated"
+        | "BoardArchived"
+        | "ColumnAdded"
+        | "ColumnUpdated"
+        | "ColumnRemoved"
+        | "GroupAdded"
+        | "BoardMemberAdded"
+        | "BoardMemberRoleChanged"
+        | "BoardMemberRemoved"
+        | "ItemUpdated"
+        | "ItemMoved"
+        | "ItemAssigned"
+        | "ItemUnassigned"
+        | "ItemDeleted"
+        | "CommentAdded"
+        | "FileAttached"
+        | "UserProfileUpdated" => 1,
         _ => 0,
     }
 }

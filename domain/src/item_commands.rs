@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use crate::board::Board;
 use crate::board_commands::authorize;
-use crate::item::Item;
 use crate::columns::{check_item_data, type_errors};
 use crate::decision::{Ctx, Decision, Origin, replay_or_conflict};
 use crate::error::{DomainError, Violations};
 use crate::events::*;
+use crate::item::Item;
 use crate::rank;
 use crate::roles::Access;
 use crate::text::{check_len, parse_uuid};
@@ -20,15 +20,40 @@ use crate::workspace::Workspace;
 /// Commands on an item, as parsed from requests.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ItemCommand {
-    Create { id: String, group_id: Option<String>, name: String, description: Option<String>, item_data: BTreeMap<String, Value> },
-    Update { name: Option<String>, description: Option<String>, item_data: BTreeMap<String, Value> },
+    Create {
+        id: String,
+        group_id: Option<String>,
+        name: String,
+        description: Option<String>,
+        item_data: BTreeMap<String, Value>,
+    },
+    Update {
+        name: Option<String>,
+        description: Option<String>,
+        item_data: BTreeMap<String, Value>,
+    },
     /// `after`: `None` = last of the group, `Some(None)` = first, `Some(Some(id))` = after that item.
-    Move { group_id: Option<String>, after: Option<Option<String>> },
-    Assign { user_id: String },
-    Unassign { user_id: Uuid },
+    Move {
+        group_id: Option<String>,
+        after: Option<Option<String>>,
+    },
+    Assign {
+        user_id: String,
+    },
+    Unassign {
+        user_id: Uuid,
+    },
     Delete,
-    AddComment { id: String, body: String },
-    AttachFile { id: String, name: String, content_type: String, size: i64 },
+    AddComment {
+        id: String,
+        body: String,
+    },
+    AttachFile {
+        id: String,
+        name: String,
+        content_type: String,
+        size: i64,
+    },
 }
 
 /// Decides an item command. `item` is `None` for a create whose id is unused.
@@ -120,7 +145,13 @@ fn parse_group(v: &mut Violations, board: &Board, raw: &str) -> Option<Uuid> {
     }
 }
 
-fn update(board: &Board, item: &Item, name: &Option<String>, description: &Option<String>, data: &BTreeMap<String, Value>) -> Result<Decision, DomainError> {
+fn update(
+    board: &Board,
+    item: &Item,
+    name: &Option<String>,
+    description: &Option<String>,
+    data: &BTreeMap<String, Value>,
+) -> Result<Decision, DomainError> {
     let mut v = Violations::default();
     if let Some(n) = name {
         check_len(&mut v, "name", n, 1, 500);

@@ -40,9 +40,7 @@ pub fn key_between(lo: Option<&str>, hi: Option<&str>) -> String {
 /// The midpoint of two base-62 fractions `0.lo` and `0.hi` (`None`: 1).
 fn midpoint(lo: &[u8], hi: Option<&[u8]>) -> String {
     if let Some(hi) = hi {
-        let common = (0..hi.len())
-            .take_while(|&i| lo.get(i).copied().unwrap_or(b'0') == hi[i])
-            .count();
+        let common = (0..hi.len()).take_while(|&i| lo.get(i).copied().unwrap_or(b'0') == hi[i]).count();
         if common > 0 {
             let rest_lo = lo.get(common..).unwrap_or(&[]);
             let head = String::from_utf8_lossy(&hi[..common]).into_owned();

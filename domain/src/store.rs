@@ -207,7 +207,9 @@ pub enum StoreError {
     #[error("an append takes 1 to {MAX_EVENTS_PER_APPEND} events, got {0}")]
     BadBatch(usize),
     /// New positions would leave the range JSON clients hold exactly (2^53).
-    #[error("log positions would pass 2^53 (the log's highest is {highest}): this database cannot take more events; see docs/OPERATIONS.md")]
+    #[error(
+        "log positions would pass 2^53 (the log's highest is {highest}): this database cannot take more events; see docs/OPERATIONS.md"
+    )]
     PositionsExhausted { highest: Position },
     /// A stored event could not be decoded.
     #[error(transparent)]
@@ -242,9 +244,5 @@ pub trait EventStore: Send + Sync {
 
     /// Records a key for a command that appended nothing; returns the existing
     /// record instead when another request recorded the key first.
-    async fn record_idempotency(
-        &self,
-        record: &IdempotencyRecord,
-        result: AppendResult,
-    ) -> Result<Option<StoredIdempotency>, StoreError>;
+    async fn record_idempotency(&self, record: &IdempotencyRecord, result: AppendResult) -> Result<Option<StoredIdempotency>, StoreError>;
 }

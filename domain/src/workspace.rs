@@ -47,7 +47,14 @@ pub fn evolve(state: Option<Workspace>, e: &RecordedEvent) -> Option<Workspace> 
     if let DomainEvent::WorkspaceCreated(c) = &e.event {
         let origin = Origin::of(e);
         let members = BTreeMap::from([(c.owner_id, WorkspaceRole::Owner)]);
-        return Some(Workspace { id: c.workspace_id, name: c.name.clone(), members, version: e.stream_version, position: e.position, origin });
+        return Some(Workspace {
+            id: c.workspace_id,
+            name: c.name.clone(),
+            members,
+            version: e.stream_version,
+            position: e.position,
+            origin,
+        });
     }
     let mut ws = state?;
     match &e.event {
@@ -97,11 +104,7 @@ fn decide_create(state: Option<&Workspace>, ctx: &Ctx<'_>, id: &str, name: &str)
     check_len(&mut v, "name", name, 1, 200);
     v.finish()?;
     let workspace_id = id.ok_or_else(|| DomainError::invalid("id", "must be a UUID"))?;
-    Ok(Decision::Append(DomainEvent::WorkspaceCreated(WorkspaceCreated {
-        workspace_id,
-        name: name.to_owned(),
-        owner_id: ctx.actor,
-    })))
+    Ok(Decision::Append(DomainEvent::WorkspaceCreated(WorkspaceCreated { workspace_id, name: name.to_owned(), owner_id: ctx.actor })))
 }
 
 fn rename(ws: &Workspace, name: &str) -> Result<Decision, DomainError> {

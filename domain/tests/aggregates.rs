@@ -101,7 +101,13 @@ fn create_item(id: Uuid, name: &str, data: Value) -> ItemCommand {
 #[test]
 fn an_editor_creates_an_item_in_the_first_group() {
     let (_, ws, board) = given();
-    let e = appended(item_commands::decide(&ws, &board, None, &ctx(EDITOR), &create_item(Uuid::from_u128(9), "Task", json!({"status": "Done"}))));
+    let e = appended(item_commands::decide(
+        &ws,
+        &board,
+        None,
+        &ctx(EDITOR),
+        &create_item(Uuid::from_u128(9), "Task", json!({"status": "Done"})),
+    ));
     let DomainEvent::ItemCreated(c) = e else { panic!("wrong event") };
     assert_eq!(c.group_id, board.groups[0].id);
     assert_eq!(c.item_data.get("status"), Some(&json!("Done")));
@@ -126,7 +132,10 @@ fn precedence_is_404_then_403_then_412_then_422() {
     let stale = Ctx { if_match: Some(9), ..ctx(VIEWER) };
     assert!(matches!(item_commands::decide(&ws, &board, item, &stale, &bad), Err(DomainError::Forbidden(_))));
     let stale = Ctx { if_match: Some(9), ..ctx(EDITOR) };
-    assert!(matches!(item_commands::decide(&ws, &board, item, &stale, &bad), Err(DomainError::PreconditionFailed { expected: 9, actual: 1 })));
+    assert!(matches!(
+        item_commands::decide(&ws, &board, item, &stale, &bad),
+        Err(DomainError::PreconditionFailed { expected: 9, actual: 1 })
+    ));
     assert!(matches!(item_commands::decide(&ws, &board, item, &ctx(EDITOR), &bad), Err(DomainError::Invalid(_))));
     assert_eq!(item_commands::decide(&ws, &board, item, &ctx(STRANGER), &bad), Err(DomainError::NotFound("item")));
 }

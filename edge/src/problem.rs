@@ -80,10 +80,14 @@ impl ErrorKind {
             Self::BadRequest => spec(S::BAD_REQUEST, "/problems/bad-request", "Malformed request", "bad-request"),
             Self::NotFound => spec(S::NOT_FOUND, "/problems/not-found", "Not found", "not-found"),
             Self::Forbidden => spec(S::FORBIDDEN, "/problems/forbidden", "Forbidden", "forbidden"),
-            Self::PreconditionFailed => spec(S::PRECONDITION_FAILED, "/problems/precondition-failed", "Precondition failed", "precondition-failed"),
+            Self::PreconditionFailed => {
+                spec(S::PRECONDITION_FAILED, "/problems/precondition-failed", "Precondition failed", "precondition-failed")
+            }
             Self::Conflict => spec(S::CONFLICT, "/problems/conflict", "Conflict", "conflict"),
             Self::PayloadTooLarge => spec(S::PAYLOAD_TOO_LARGE, "/problems/payload-too-large", "Payload too large", "payload-too-large"),
-            Self::MethodNotAllowed => spec(S::METHOD_NOT_ALLOWED, "/problems/method-not-allowed", "Method not allowed", "method-not-allowed"),
+            Self::MethodNotAllowed => {
+                spec(S::METHOD_NOT_ALLOWED, "/problems/method-not-allowed", "Method not allowed", "method-not-allowed")
+            }
             Self::UnsupportedMediaType => {
                 spec(S::UNSUPPORTED_MEDIA_TYPE, "/problems/unsupported-media-type", "Unsupported media type", "unsupported-media-type")
             }

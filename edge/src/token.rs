@@ -201,7 +201,9 @@ mod tests {
     fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_not_tokens() {
         let mut h = HeaderMap::new();
         assert_eq!(bearer(&h), None);
-        for (value, token) in [("Bearer abc", Some("abc")), ("bearer  abc ", Some("abc")), ("BEARER abc", Some("abc")), ("Basic abc", None), ("Bearer", None)] {
+        for (value, token) in
+            [("Bearer abc", Some("abc")), ("bearer  abc ", Some("abc")), ("BEARER abc", Some("abc")), ("Basic abc", None), ("Bearer", None)]
+        {
             h.insert(AUTHORIZATION, value.parse().unwrap_or_else(|_| unreachable!()));
             assert_eq!(bearer(&h), token, "{value}");
         }

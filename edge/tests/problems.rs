@@ -33,7 +33,8 @@ fn every_kind_of_failure_renders_from_the_one_table() {
 
 #[test]
 fn field_errors_and_rate_limits_add_to_the_body_and_the_headers() {
-    let fields = vec![FieldError::new("itemData.status", "must be one of the column's labels"), FieldError::new("name", "must not be empty")];
+    let fields =
+        vec![FieldError::new("itemData.status", "must be one of the column's labels"), FieldError::new("name", "must not be empty")];
     let mut out = rendered(Problem::new(ErrorKind::Validation, "the request breaks 2 rule(s)").with_errors(fields));
     let limited = Limited { kind: Kind::Commands, limit: 100, retry_after: Duration::from_millis(1500) };
     out.push_str(&rendered(Problem::rate_limited(limited, "too many commands; retry in 2 s")));

@@ -113,9 +113,10 @@ impl PgEventStore {
     /// also records the idempotency key.
     async fn append_once(&self, req: &AppendRequest<'_>) -> Result<Attempt, StoreError> {
         if req.idempotency.is_none()
-            && let Some(attempt) = self.batcher.submit(req).await {
-                return Ok(attempt);
-            }
+            && let Some(attempt) = self.batcher.submit(req).await
+        {
+            return Ok(attempt);
+        }
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         let Some(key) = req.idempotency else {
             let attempt = self.try_append(&mut conn, req).await;
@@ -257,8 +258,7 @@ pub(crate) fn bind_events<'q>(q: PgQuery<'q>, events: &[&NewEvent]) -> PgQuery<'
     let workspaces: Vec<Option<Uuid>> = events.iter().map(|e| e.workspace_id).collect();
     let boards: Vec<Option<Uuid>> = events.iter().map(|e| e.board_id).collect();
     let data: Vec<serde_json::Value> = events.iter().map(|e| e.event.payload()).collect();
-    let meta: Vec<serde_json::Value> =
-        events.iter().map(|e| serde_json::to_value(&e.metadata).unwrap_or_default()).collect();
+    let meta: Vec<serde_json::Value> = events.iter().map(|e| serde_json::to_value(&e.metadata).unwrap_or_default()).collect();
     q.bind(ids).bind(types).bind(versions).bind(times).bind(workspaces).bind(boards).bind(data).bind(meta)
 }
 
@@ -320,11 +320,7 @@ impl EventStore for PgEventStore {
         row.as_ref().map(stored_key).transpose().map_err(backend)
     }
 
-    async fn record_idempotency(
-        &self,
-        record: &IdempotencyRecord,
-        result: AppendResult,
-    ) -> Result<Option<StoredIdempotency>, StoreError> {
+    async fn record_idempotency(&self, record: &IdempotencyRecord, result: AppendResult) -> Result<Option<StoredIdempotency>, StoreError> {
         let done = bind_key(sqlx::query(RECORD_KEY), record, result).execute(&self.pool).await.map_err(backend)?;
         if done.rows_affected() == 1 {
             return Ok(None);

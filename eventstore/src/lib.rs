@@ -10,8 +10,8 @@ mod batch;
 mod notify;
 mod read;
 pub mod stats;
-pub mod telemetry;
 mod tail;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -97,7 +97,10 @@ impl PgEventStore {
     }
 
     /// The version and position of a stream's last event, if it has any.
-    pub async fn stream_head(&self, stream: &sunday_domain::store::StreamId) -> Result<Option<(u64, sunday_domain::store::Position)>, StoreError> {
+    pub async fn stream_head(
+        &self,
+        stream: &sunday_domain::store::StreamId,
+    ) -> Result<Option<(u64, sunday_domain::store::Position)>, StoreError> {
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT stream_version, position FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1")
                 .bind(stream.as_str())
@@ -125,7 +128,11 @@ impl PgEventStore {
         let needed = (top >> 10) + 1 - xid;
         let base = if needed > base {
             sqlx::query("UPDATE position_base SET base = $1").bind(needed).execute(&mut *tx).await.map_err(backend)?;
-            tracing::warn!(base = needed, highest = top, "transaction ids are lower than the log's positions (a restored dump?): raised the position base");
+            tracing::warn!(
+                base = needed,
+                highest = top,
+                "transaction ids are lower than the log's positions (a restored dump?): raised the position base"
+            );
             needed
         } else {
             base
@@ -162,11 +169,7 @@ pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// and the time zone pinned to UTC, since timestamps Sunday writes as
 /// literals (activity partition bounds) and the months it computes are UTC.
 pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
-    options.options([
-        ("plan_cache_mode", "force_generic_plan"),
-        ("idle_in_transaction_session_timeout", "5s"),
-        ("TimeZone", "UTC"),
-    ])
+    options.options([("plan_cache_mode", "force_generic_plan"), ("idle_in_transaction_session_timeout", "5s"), ("TimeZone", "UTC")])
 }
 
 /// Whether a database error means the server cannot be reached now (a

@@ -82,11 +82,7 @@ fn raise(current: &mut Position, new: Position) -> bool {
 async fn forward_notifications(pool: PgPool, instance: Uuid, mut rx: watch::Receiver<Position>) {
     while rx.changed().await.is_ok() {
         let position = *rx.borrow_and_update();
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{instance}:{position}"))
-            .execute(&pool)
-            .await;
+        let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{instance}:{position}")).execute(&pool).await;
         if let Err(e) = sent {
             tracing::warn!(error = %e, "could not NOTIFY other processes of an append");
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -46,11 +46,7 @@ impl PgEventStore {
         );
         let rows = sqlx::query(&sql).bind(board_id).bind(after).fetch_all(&self.pool).await.map_err(backend)?;
         let horizon = rows.first().map(|r| r.get::<i64, _>("horizon")).unwrap_or(0);
-        let events = rows
-            .iter()
-            .filter(|r| r.get::<Option<i64>, _>("position").is_some())
-            .map(decode)
-            .collect::<Result<_, _>>()?;
+        let events = rows.iter().filter(|r| r.get::<Option<i64>, _>("position").is_some()).map(decode).collect::<Result<_, _>>()?;
         Ok(BoardEvents { events, horizon })
     }
 }
@@ -59,10 +55,15 @@ impl PgEventStore {
     /// Up to `limit` of a board's events with `after < position < below`, in
     /// order: a long history read in pages of bounded size (take `below` from
     /// `horizon()` once, so every page is final).
-    pub async fn board_page(&self, board_id: Uuid, after: Position, below: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE board_id = $1 AND position > $2 AND position < $3 ORDER BY position LIMIT $4"
-        );
+    pub async fn board_page(
+        &self,
+        board_id: Uuid,
+        after: Position,
+        below: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE board_id = $1 AND position > $2 AND position < $3 ORDER BY position LIMIT $4");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let query = sqlx::query(&sql).bind(board_id).bind(after).bind(below).bind(limit).fetch_all(&self.pool);
         let rows = crate::stats::timed("read_board_page", "events", query).await.map_err(backend)?;

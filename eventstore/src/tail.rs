@@ -41,7 +41,9 @@ impl LogTail {
         let mut attempts = 0;
         loop {
             match self.try_next_batch().await {
-                Err(StoreError::Backend(e)) if attempts < STALE_CONNECTIONS && e.downcast_ref::<sqlx::Error>().is_some_and(crate::is_unreachable) => {
+                Err(StoreError::Backend(e))
+                    if attempts < STALE_CONNECTIONS && e.downcast_ref::<sqlx::Error>().is_some_and(crate::is_unreachable) =>
+                {
                     attempts += 1;
                 }
                 other => return other,

@@ -4,8 +4,8 @@
 //! projector and the gateway). Without an OpenTelemetry layer installed every
 //! function here is a cheap no-op (`None`).
 
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Parses `00-<trace id>-<span id>-<flags>`.

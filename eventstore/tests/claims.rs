@@ -49,7 +49,8 @@ async fn a_sub_entity_id_belongs_to_one_stream(pool: PgPool) {
 async fn a_nul_character_is_refused_with_its_field(pool: PgPool) {
     let store = PgEventStore::new(pool);
     let s = StreamId::workspace(Uuid::now_v7());
-    let named = |name: &str| new_event(DomainEvent::WorkspaceRenamed(WorkspaceRenamed { workspace_id: Uuid::nil(), name: name.to_owned() }));
+    let named =
+        |name: &str| new_event(DomainEvent::WorkspaceRenamed(WorkspaceRenamed { workspace_id: Uuid::nil(), name: name.to_owned() }));
     let refused = store.append(AppendRequest::new(&s, ExpectedVersion::Any, vec![named("a\0b")])).await;
     assert!(matches!(&refused, Err(StoreError::Unstorable { field }) if field == "name"), "{refused:?}");
     let mut key = named("fine");
@@ -64,7 +65,10 @@ async fn refused_members_of_a_group_commit_do_not_fail_the_batch(pool: PgPool) {
     let store = wide(&pool).await;
     let taken = Uuid::now_v7();
     let owner = StreamId::item(Uuid::now_v7());
-    store.append(AppendRequest::new(&owner, ExpectedVersion::Any, vec![comment(Uuid::nil(), taken, "mine")])).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .append(AppendRequest::new(&owner, ExpectedVersion::Any, vec![comment(Uuid::nil(), taken, "mine")]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let before = store.batch_counts().fallbacks.load(std::sync::atomic::Ordering::Relaxed);
     // Rounds of concurrent appends: most fine, one reusing a taken comment id,
     // one holding a NUL. They share group commits.

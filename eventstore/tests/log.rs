@@ -76,7 +76,8 @@ async fn re_appending_the_same_event_ids_is_a_no_op(pool: PgPool) {
 async fn an_old_schema_version_is_upcast_on_read(pool: PgPool) {
     let store = PgEventStore::new(pool.clone());
     let (item, board, group) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-    let v1 = json!({"itemId": item, "boardId": board, "groupId": group, "name": "Legacy", "columnValues": {"status": "Done"}, "rank": "V!x"});
+    let v1 =
+        json!({"itemId": item, "boardId": board, "groupId": group, "name": "Legacy", "columnValues": {"status": "Done"}, "rank": "V!x"});
     sqlx::query(
         "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at, board_id, data, metadata) \
          VALUES (pg_current_xact_id()::text::bigint << 10, $1, $2, 1, 'ItemCreated', 1, now(), $3, $4, '{}')",
@@ -156,7 +157,10 @@ async fn a_late_committer_is_not_skipped(pool: PgPool) {
     .await
     .unwrap_or_else(|e| panic!("insert: {e}"));
     for n in 0..3 {
-        store.append(AppendRequest::new(&stream("workspace-early"), ExpectedVersion::Any, vec![event(n)])).await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .append(AppendRequest::new(&stream("workspace-early"), ExpectedVersion::Any, vec![event(n)]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let visible = store.read_all(0, 100).await.unwrap_or_default();
     assert!(visible.is_empty(), "events above an open transaction must wait: {visible:?}");
@@ -180,7 +184,10 @@ async fn another_process_append_wakes_a_waiting_tail(pool: PgPool) {
     let mut tail = here.tail(0, 10);
     let waiting = tokio::spawn(async move { tail.next_batch().await.map(|b| b.len()) });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    elsewhere.append(AppendRequest::new(&stream("workspace-x"), ExpectedVersion::Any, vec![event(9)])).await.unwrap_or_else(|e| panic!("{e}"));
+    elsewhere
+        .append(AppendRequest::new(&stream("workspace-x"), ExpectedVersion::Any, vec![event(9)]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let woke = tokio::time::timeout(Duration::from_secs(10), signal.changed()).await;
     assert!(matches!(woke, Ok(Ok(()))), "the NOTIFY from the other store never arrived");
     let got = tokio::time::timeout(Duration::from_secs(10), waiting).await;
@@ -191,11 +198,29 @@ async fn another_process_append_wakes_a_waiting_tail(pool: PgPool) {
 async fn idempotency_keys_are_recorded_with_the_append(pool: PgPool) {
     let store = PgEventStore::new(pool);
     let user = Uuid::now_v7();
-    let record = IdempotencyRecord { user_id: user, key: "k".into(), request_hash: "h".into(), status: 201, aggregate_id: Uuid::nil(), entity_id: None };
-    let r = store.append(AppendRequest { idempotency: Some(&record), ..AppendRequest::new(&stream("workspace-i"), ExpectedVersion::NoStream, vec![event(1)]) }).await.unwrap_or_else(|e| panic!("{e}"));
+    let record = IdempotencyRecord {
+        user_id: user,
+        key: "k".into(),
+        request_hash: "h".into(),
+        status: 201,
+        aggregate_id: Uuid::nil(),
+        entity_id: None,
+    };
+    let r = store
+        .append(AppendRequest {
+            idempotency: Some(&record),
+            ..AppendRequest::new(&stream("workspace-i"), ExpectedVersion::NoStream, vec![event(1)])
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let stored = store.find_idempotency(user, "k").await.ok().flatten();
     assert_eq!(stored.map(|s| (s.version, s.position, s.status)), Some((r.version, r.position, 201)));
-    let second = store.append(AppendRequest { idempotency: Some(&record), ..AppendRequest::new(&stream("workspace-j"), ExpectedVersion::NoStream, vec![event(2)]) }).await;
+    let second = store
+        .append(AppendRequest {
+            idempotency: Some(&record),
+            ..AppendRequest::new(&stream("workspace-j"), ExpectedVersion::NoStream, vec![event(2)])
+        })
+        .await;
     assert!(matches!(second, Err(StoreError::IdempotencyKeyTaken)));
     assert!(store.read_stream(&stream("workspace-j"), 0).await.unwrap_or_default().is_empty(), "the losing append was rolled back");
 }
@@ -206,7 +231,10 @@ async fn a_stale_guard_refuses_the_append(pool: PgPool) {
     let board = stream("board-g");
     store.append(AppendRequest::new(&board, ExpectedVersion::NoStream, vec![event(1)])).await.unwrap_or_else(|e| panic!("{e}"));
     let item = stream("item-g");
-    let guarded = |version| AppendRequest { guards: vec![(board.clone(), version)], ..AppendRequest::new(&item, ExpectedVersion::Any, vec![event(2)]) };
+    let guarded = |version| AppendRequest {
+        guards: vec![(board.clone(), version)],
+        ..AppendRequest::new(&item, ExpectedVersion::Any, vec![event(2)])
+    };
     let ok = store.append(guarded(1)).await;
     assert!(ok.is_ok(), "{ok:?}");
     store.append(AppendRequest::new(&board, ExpectedVersion::Exact(1), vec![event(3)])).await.unwrap_or_else(|e| panic!("{e}"));

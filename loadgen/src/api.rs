@@ -105,14 +105,27 @@ pub(crate) async fn run(bench: &ApiBench, secret: &str) -> anyhow::Result<()> {
         let want = users_at(start_users, &stages, started.elapsed().as_secs_f64()).round() as usize;
         wanted.store(want, Ordering::Relaxed);
         while running < want {
-            let vu = Vu { index: running, bench: bench.clone(), accounts: accounts.clone(), tally: tally.clone(), wanted: wanted.clone(), sent: sent.clone(), failed: failed.clone() };
+            let vu = Vu {
+                index: running,
+                bench: bench.clone(),
+                accounts: accounts.clone(),
+                tally: tally.clone(),
+                wanted: wanted.clone(),
+                sent: sent.clone(),
+                failed: failed.clone(),
+            };
             tasks.push(tokio::spawn(vu.run()));
             running += 1;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now_sent = sent.load(Ordering::Relaxed);
         let active = want.min(running);
-        eprintln!("{:>6.0}s  users {active:>5}  requests/s {:>6}  errors {}", started.elapsed().as_secs_f64(), now_sent - last_sent, failed.load(Ordering::Relaxed));
+        eprintln!(
+            "{:>6.0}s  users {active:>5}  requests/s {:>6}  errors {}",
+            started.elapsed().as_secs_f64(),
+            now_sent - last_sent,
+            failed.load(Ordering::Relaxed)
+        );
         last_sent = now_sent;
     }
     wanted.store(0, Ordering::Relaxed);
@@ -172,7 +185,8 @@ impl Vu {
             let item = account.items[(n / 100) % account.items.len()];
             let (method, path, body) = request(endpoint, account, item, n);
             let began = Instant::now();
-            let ok = matches!(client.send(method, &path, body.as_ref()).await, Ok((s, _)) if s.is_success() || s == StatusCode::NOT_MODIFIED);
+            let ok =
+                matches!(client.send(method, &path, body.as_ref()).await, Ok((s, _)) if s.is_success() || s == StatusCode::NOT_MODIFIED);
             let micros = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
             self.sent.fetch_add(1, Ordering::Relaxed);
             {

@@ -37,7 +37,8 @@ impl Client {
     }
 
     pub(crate) async fn send(&mut self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<(StatusCode, Value)> {
-        let mut req = Request::builder().method(method).uri(path).header("host", "sunday").header("authorization", format!("Bearer {}", self.token));
+        let mut req =
+            Request::builder().method(method).uri(path).header("host", "sunday").header("authorization", format!("Bearer {}", self.token));
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
@@ -90,4 +91,3 @@ pub(crate) fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
 }
-

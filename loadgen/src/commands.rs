@@ -69,4 +69,3 @@ async fn run_level(bench: &CommandBench, token: &str, items: &[Uuid]) -> anyhow:
     let put: MakeRequest = |_, n, path| (Method::PUT, path.to_owned(), Some(json!({"itemData": {"note": format!("v{n}")}})));
     drive(bench.target, token, &targets, Duration::from_secs(bench.seconds.max(1)), put).await
 }
-

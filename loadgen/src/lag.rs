@@ -88,4 +88,3 @@ pub(crate) async fn run(bench: &LagBench, secret: &str) -> anyhow::Result<()> {
     );
     Ok(())
 }
-

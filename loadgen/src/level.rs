@@ -25,7 +25,13 @@ pub(crate) type MakeRequest = fn(usize, u64, &str) -> (Method, String, Option<Va
 
 /// Runs one client per target for `duration`, each sending requests as fast
 /// as answers come; the first tenth is warm-up.
-pub(crate) async fn drive(target: SocketAddr, token: &str, targets: &[String], duration: Duration, make: MakeRequest) -> anyhow::Result<Level> {
+pub(crate) async fn drive(
+    target: SocketAddr,
+    token: &str,
+    targets: &[String],
+    duration: Duration,
+    make: MakeRequest,
+) -> anyhow::Result<Level> {
     let warmup = duration / 10;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -73,7 +79,13 @@ async fn gather(clients: usize, elapsed: Duration, tasks: Vec<ClientResult>) -> 
 /// Open loop: each client sends on a fixed schedule (its share of `rate`),
 /// whatever the answers do, and latency counts from the scheduled send time,
 /// so a stalled server is not hidden by clients that stop asking.
-pub(crate) async fn drive_at_rate(target: SocketAddr, token: &str, paths: &[String], duration: Duration, rate: u64) -> anyhow::Result<Level> {
+pub(crate) async fn drive_at_rate(
+    target: SocketAddr,
+    token: &str,
+    paths: &[String],
+    duration: Duration,
+    rate: u64,
+) -> anyhow::Result<Level> {
     let period = Duration::from_secs_f64(paths.len() as f64 / rate.max(1) as f64);
     let warmup = duration / 10;
     let start = Instant::now() + Duration::from_millis(200);
@@ -117,4 +129,3 @@ pub(crate) fn print_row(scenario: Option<&str>, l: &Level) {
         l.errors
     );
 }
-

@@ -68,7 +68,10 @@ pub(crate) async fn run(bench: &ReadBench, secret: &str) -> anyhow::Result<()> {
     let lists: Vec<String> = (0..bench.list_connections)
         .map(|i| format!("/v1/boards/{board}/items?status={}&tag=t{}&limit=50", statuses[i % 3].replace(' ', "%20"), i % 7))
         .collect();
-    print_row(Some("GET /v1/boards/{id}/items?status=&tag= (10k items, uncached)"), &drive(bench.target, &token, &lists, duration, get).await?);
+    print_row(
+        Some("GET /v1/boards/{id}/items?status=&tag= (10k items, uncached)"),
+        &drive(bench.target, &token, &lists, duration, get).await?,
+    );
     Ok(())
 }
 
@@ -80,4 +83,3 @@ async fn wait_for_projection(c: &mut Client, board: Uuid, position: i64) -> anyh
     }
     bail!("the projection never reached position {position}")
 }
-

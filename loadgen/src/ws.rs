@@ -6,8 +6,8 @@
 //! memory per idle socket (given the server's pid).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -159,7 +159,8 @@ async fn open_sockets(bench: &WsBench, secret: &str, boards: &[Board], shared: &
                 ws.send(Message::text(join)).await?;
                 while let Some(m) = ws.next().await {
                     if let Message::Text(t) = m?
-                        && serde_json::from_str::<serde_json::Value>(t.as_str()).is_ok_and(|f| f["event"] == "board-state") {
+                        && serde_json::from_str::<serde_json::Value>(t.as_str()).is_ok_and(|f| f["event"] == "board-state")
+                    {
                         break;
                     }
                 }
@@ -189,10 +190,11 @@ async fn listen(mut ws: Socket, shared: Arc<Shared>) {
         for part in text.split(r#""name":"bench-"#).skip(1) {
             let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
             if let Ok(seq) = digits.parse::<usize>()
-                && let Some(count) = shared.delivered.get(seq) {
-                    count.fetch_add(1, Ordering::Relaxed);
-                    record_latency(&shared, seq);
-                }
+                && let Some(count) = shared.delivered.get(seq)
+            {
+                count.fetch_add(1, Ordering::Relaxed);
+                record_latency(&shared, seq);
+            }
         }
     }
 }

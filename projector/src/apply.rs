@@ -62,9 +62,11 @@ async fn item_event(tx: &mut Tx, deferred: &mut Deferred, e: &RecordedEvent) -> 
 
 async fn other(tx: &mut Tx, e: &RecordedEvent) -> R {
     match &e.event {
-        E::WorkspaceCreated(_) | E::WorkspaceRenamed(_) | E::WorkspaceMemberAdded(_) | E::WorkspaceMemberRemoved(_) | E::UserProfileUpdated(_) => {
-            workspaces::apply(tx, e).await
-        }
+        E::WorkspaceCreated(_)
+        | E::WorkspaceRenamed(_)
+        | E::WorkspaceMemberAdded(_)
+        | E::WorkspaceMemberRemoved(_)
+        | E::UserProfileUpdated(_) => workspaces::apply(tx, e).await,
         E::BoardMemberAdded(_) | E::BoardMemberRoleChanged(_) | E::BoardMemberRemoved(_) => members::apply(tx, e).await,
         _ => boards::apply(tx, e).await,
     }

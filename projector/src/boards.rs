@@ -59,7 +59,9 @@ pub(crate) async fn touch(tx: &mut Tx, e: &RecordedEvent, board: Uuid, change: C
     let (sql, members) = match change {
         Change::Version => ("UPDATE rm_boards SET updated_at = $2, version = $3 WHERE board_id = $1", 0),
         Change::Archived => ("UPDATE rm_boards SET updated_at = $2, version = $3, archived = true WHERE board_id = $1", 0),
-        Change::Members(d) => ("UPDATE rm_boards SET updated_at = $2, version = $3, member_count = member_count + $4 WHERE board_id = $1", d),
+        Change::Members(d) => {
+            ("UPDATE rm_boards SET updated_at = $2, version = $3, member_count = member_count + $4 WHERE board_id = $1", d)
+        }
     };
     let mut q = sqlx::query(sql).bind(board).bind(e.occurred_at).bind(version(e));
     if let Change::Members(_) = change {
@@ -141,13 +143,15 @@ async fn column_added(tx: &mut Tx, e: &RecordedEvent, a: &ColumnAdded) -> R {
 }
 
 async fn column_updated(tx: &mut Tx, e: &RecordedEvent, u: &ColumnUpdated) -> R {
-    let done = sqlx::query("UPDATE rm_columns SET title = coalesce($3, title), settings = coalesce($4, settings) WHERE board_id = $1 AND column_id = $2")
-        .bind(u.board_id)
-        .bind(u.column_id)
-        .bind(&u.title)
-        .bind(u.settings.clone().map(Value::Object))
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE rm_columns SET title = coalesce($3, title), settings = coalesce($4, settings) WHERE board_id = $1 AND column_id = $2",
+    )
+    .bind(u.board_id)
+    .bind(u.column_id)
+    .bind(&u.title)
+    .bind(u.settings.clone().map(Value::Object))
+    .execute(&mut *tx)
+    .await?;
     expect_rows(done.rows_affected(), 1, e, "rm_columns")?;
     touch(tx, e, u.board_id, Change::Version).await
 }

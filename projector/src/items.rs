@@ -85,8 +85,7 @@ impl Items {
     /// changed item's row is gone (`Unapplied`).
     pub(crate) async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), crate::outcome::ApplyError> {
         let rows = std::mem::take(&mut self.rows);
-        let (new, changed): (Vec<_>, Vec<_>) =
-            rows.into_values().filter(|(_, s)| *s != State::Clean).partition(|(_, s)| *s == State::New);
+        let (new, changed): (Vec<_>, Vec<_>) = rows.into_values().filter(|(_, s)| *s != State::Clean).partition(|(_, s)| *s == State::New);
         let new: Vec<ItemRow> = new.into_iter().map(|(r, _)| r).collect();
         let changed: Vec<ItemRow> = changed.into_iter().map(|(r, _)| r).collect();
         if !new.is_empty() {

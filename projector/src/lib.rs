@@ -31,8 +31,8 @@ use sunday_runtime::{Leadership, Task};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-pub use sunday_read_models::{Feed, Invalidation, PROJECTION, announce, checkpoint, feed};
 pub use rebuild::{Progress, rebuild};
+pub use sunday_read_models::{Feed, Invalidation, PROJECTION, announce, checkpoint, feed};
 
 /// Settings of the projector.
 #[derive(Clone, Debug)]

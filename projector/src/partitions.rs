@@ -41,11 +41,8 @@ async fn ensure_month(conn: &mut PgConnection, start: NaiveDate) -> Result<(), s
 
 /// Makes sure every month a batch writes activity into has its partition.
 pub(crate) async fn ensure_for(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
-    let mut months: Vec<NaiveDate> = events
-        .iter()
-        .filter(|e| e.board_id.is_some())
-        .filter_map(|e| month_start(e.occurred_at.year(), e.occurred_at.month()))
-        .collect();
+    let mut months: Vec<NaiveDate> =
+        events.iter().filter(|e| e.board_id.is_some()).filter_map(|e| month_start(e.occurred_at.year(), e.occurred_at.month())).collect();
     months.sort_unstable();
     months.dedup();
     for m in months {

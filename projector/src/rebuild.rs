@@ -33,7 +33,11 @@ impl Progress {
             report: Box::new(|done, total, rate| {
                 let pct = (done * 100).checked_div(total).unwrap_or(100);
                 let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
-                eprint!("\rrebuild [{}{}] {done}/{total} events ({pct}%) {rate:.0} events/s   ", "#".repeat(filled), " ".repeat(20 - filled));
+                eprint!(
+                    "\rrebuild [{}{}] {done}/{total} events ({pct}%) {rate:.0} events/s   ",
+                    "#".repeat(filled),
+                    " ".repeat(20 - filled)
+                );
             }),
         }
     }

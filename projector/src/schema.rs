@@ -53,10 +53,8 @@ pub async fn writer_pool(base: PgConnectOptions, max_connections: u32) -> Result
 
 /// The version of the read models in `schema`, `None` if it does not exist.
 pub async fn version(pool: &PgPool, schema: &str) -> Result<Option<i32>, sqlx::Error> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(format!("{schema}.read_model_info"))
-        .fetch_one(pool)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(format!("{schema}.read_model_info")).fetch_one(pool).await?;
     if !exists {
         return Ok(None);
     }
@@ -70,8 +68,11 @@ pub async fn create(pool: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     tx.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}").as_str()).await?;
     tx.execute(DDL).await?;
-    tx.execute(format!("CREATE TABLE read_model_info (schema_version integer NOT NULL); INSERT INTO read_model_info VALUES ({SCHEMA_VERSION})").as_str())
-        .await?;
+    tx.execute(
+        format!("CREATE TABLE read_model_info (schema_version integer NOT NULL); INSERT INTO read_model_info VALUES ({SCHEMA_VERSION})")
+            .as_str(),
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -109,10 +110,8 @@ pub async fn promote_if_caught_up(pool: &PgPool, rebuilt: i64) -> Result<Promoti
 async fn try_promote(pool: &PgPool, rebuilt: i64) -> Result<Promotion, sqlx::Error> {
     let mut tx = pool.begin().await?;
     tx.execute(format!("SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'").as_str()).await?;
-    let live_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(format!("{LIVE}.projection_checkpoints"))
-        .fetch_one(&mut *tx)
-        .await?;
+    let live_exists: bool =
+        sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(format!("{LIVE}.projection_checkpoints")).fetch_one(&mut *tx).await?;
     let live: Option<i64> = match live_exists {
         true => {
             // The whole table, not the row: a batch's first statement takes

@@ -115,8 +115,14 @@ macro_rules! bumped {
     ($counters:literal, $labels:literal, $deltas:literal) => {
         concat!(
             "(SELECT coalesce(jsonb_object_agg(k, n), '{}'::jsonb) FROM (SELECT k, sum(n)::int AS n FROM (",
-            "SELECT key AS k, value::int AS n FROM jsonb_each_text(", $counters, ") ",
-            "UNION ALL SELECT * FROM unnest(", $labels, "::text[], ", $deltas, "::int[])) u GROUP BY k HAVING sum(n) > 0) x)"
+            "SELECT key AS k, value::int AS n FROM jsonb_each_text(",
+            $counters,
+            ") ",
+            "UNION ALL SELECT * FROM unnest(",
+            $labels,
+            "::text[], ",
+            $deltas,
+            "::int[])) u GROUP BY k HAVING sum(n) > 0) x)"
         )
     };
 }
@@ -125,8 +131,12 @@ const WRITE: &str = concat!(
     "UPDATE rm_board_stats SET item_count = item_count + $2, ",
     "estimated_hours_total = estimated_hours_total + (SELECT coalesce(sum(h::numeric), 0) FROM unnest($3::float8[]) h), ",
     "updated_at = coalesce($4, updated_at), ",
-    "by_status = ", bumped!("by_status", "$5", "$6"), ", ",
-    "by_assignee = ", bumped!("by_assignee", "$7", "$8"), " ",
+    "by_status = ",
+    bumped!("by_status", "$5", "$6"),
+    ", ",
+    "by_assignee = ",
+    bumped!("by_assignee", "$7", "$8"),
+    " ",
     "WHERE board_id = $1"
 );
 
@@ -180,4 +190,3 @@ pub(crate) async fn recompute(tx: &mut Tx, board: Uuid, e: &RecordedEvent) -> R 
     .await?;
     expect_rows(done.rows_affected(), 1, e, "rm_board_stats")
 }
-

@@ -66,11 +66,18 @@ impl Driver {
         for w in 0..2 {
             let ws = self.send(Method::POST, "/v1/workspaces", self.owner, json!({"name": format!("w{w}")})).await;
             let ws = ws["data"]["id"].clone();
-            self.send(Method::POST, &format!("/v1/workspaces/{}/members", ws.as_str().unwrap_or("")), self.owner, json!({"userId": self.mate, "role": "member"})).await;
+            self.send(
+                Method::POST,
+                &format!("/v1/workspaces/{}/members", ws.as_str().unwrap_or("")),
+                self.owner,
+                json!({"userId": self.mate, "role": "member"}),
+            )
+            .await;
             for b in 0..2 {
                 let board = self.send(Method::POST, "/v1/boards", self.owner, json!({"workspaceId": ws, "name": format!("b{b}")})).await;
                 let id = board["data"]["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default();
-                self.send(Method::POST, &format!("/v1/boards/{id}/members"), self.owner, json!({"userId": self.mate, "role": "editor"})).await;
+                self.send(Method::POST, &format!("/v1/boards/{id}/members"), self.owner, json!({"userId": self.mate, "role": "editor"}))
+                    .await;
                 self.boards.push(id);
             }
         }
@@ -101,7 +108,10 @@ impl Driver {
             3 => self.send(Method::DELETE, &format!("{path}/assignees/{}", self.mate), who, json!({})).await,
             4 => self.send(Method::POST, &format!("{path}/move"), who, json!({"afterItemId": null})).await,
             5 => self.send(Method::POST, &format!("{path}/comments"), who, json!({"body": "note"})).await,
-            6 => self.send(Method::POST, &format!("{path}/files"), who, json!({"name": "f", "contentType": "text/plain", "size": hours})).await,
+            6 => {
+                self.send(Method::POST, &format!("{path}/files"), who, json!({"name": "f", "contentType": "text/plain", "size": hours}))
+                    .await
+            }
             7 => self.send(Method::DELETE, &path, who, json!({})).await,
             _ => self.send(Method::PUT, "/v1/me", who, json!({"firstName": format!("n{hours}")})).await,
         };
@@ -167,7 +177,8 @@ impl Running {
 async fn caught_up(store: &PgEventStore, pool: &PgPool) {
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(store.pool()).await.unwrap_or(0);
     for _ in 0..600 {
-        let at: Option<i64> = sqlx::query_scalar("SELECT position FROM rm.projection_checkpoints").fetch_optional(pool).await.ok().flatten();
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM rm.projection_checkpoints").fetch_optional(pool).await.ok().flatten();
         if at == Some(head) {
             return;
         }
@@ -273,7 +284,11 @@ async fn items_land_in_their_hash_partitions_and_listing_prunes(pool: PgPool) {
     assert!(rows.len() >= 4, "50 workspaces spread over several partitions: {rows:?}");
     assert!(rows.iter().all(|(_, n, ok)| n == ok), "every row is in the partition its workspace hashes to: {rows:?}");
     sqlx::query("ANALYZE rm.rm_items").execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
-    let ws: Uuid = sqlx::query_scalar("SELECT workspace_id FROM rm.rm_boards WHERE board_id = $1").bind(boards[0]).fetch_one(&pool).await.unwrap_or_default();
+    let ws: Uuid = sqlx::query_scalar("SELECT workspace_id FROM rm.rm_boards WHERE board_id = $1")
+        .bind(boards[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_default();
     let plan: Value = sqlx::query_scalar(&format!(
         "EXPLAIN (FORMAT JSON) SELECT item_id FROM rm.rm_items WHERE workspace_id = '{ws}' AND board_id = '{}' \
          AND deleted_at IS NULL AND item_data ->> 'status' = 'Done' ORDER BY rank LIMIT 50",

@@ -59,13 +59,25 @@ impl Log {
 fn board(log: &mut Log) -> (Vec<RecordedEvent>, Uuid) {
     let (workspace, board, group) = (log.workspace, log.board, Uuid::now_v7());
     let owner = Uuid::from_u128(1);
-    let ws = log.record(StreamId::workspace(workspace), 1, DomainEvent::WorkspaceCreated(WorkspaceCreated { workspace_id: workspace, name: "w".into(), owner_id: owner }));
+    let ws = log.record(
+        StreamId::workspace(workspace),
+        1,
+        DomainEvent::WorkspaceCreated(WorkspaceCreated { workspace_id: workspace, name: "w".into(), owner_id: owner }),
+    );
     let mut n = 0u128;
     let columns = default_columns(&mut || {
         n += 1;
         Uuid::from_u128(n)
     });
-    let created = BoardCreated { board_id: board, workspace_id: workspace, name: "b".into(), description: None, columns, groups: vec![Group { id: group, title: "Main".into(), color: None }], owner_id: owner };
+    let created = BoardCreated {
+        board_id: board,
+        workspace_id: workspace,
+        name: "b".into(),
+        description: None,
+        columns,
+        groups: vec![Group { id: group, title: "Main".into(), color: None }],
+        owner_id: owner,
+    };
     let b = log.record(StreamId::board(board), 1, DomainEvent::BoardCreated(created));
     (vec![ws, b], group)
 }
@@ -83,16 +95,22 @@ async fn an_event_that_changes_nothing_fails_its_batch(pool: PgPool) {
     let (created, group) = board(&mut log);
     let (one, two, comment) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let items = [log.item(one, group), log.item(two, group)];
-    let first = log.record(StreamId::item(one), 2, DomainEvent::CommentAdded(CommentAdded { item_id: one, comment_id: comment, body: "a".into() }));
+    let first =
+        log.record(StreamId::item(one), 2, DomainEvent::CommentAdded(CommentAdded { item_id: one, comment_id: comment, body: "a".into() }));
     let setup = [created, items.to_vec(), vec![first]].concat();
     let at = apply_batch(&rm, 0, &setup).await.unwrap_or_else(|e| panic!("{e}")).position;
     let before = sunday_projector::unapplied_events();
 
     // A comment id the read model has already (on another item), and an
     // update of an item it never heard of: each fails its batch alone.
-    let reused = log.record(StreamId::item(two), 2, DomainEvent::CommentAdded(CommentAdded { item_id: two, comment_id: comment, body: "b".into() }));
+    let reused =
+        log.record(StreamId::item(two), 2, DomainEvent::CommentAdded(CommentAdded { item_id: two, comment_id: comment, body: "b".into() }));
     let ghost = Uuid::now_v7();
-    let unknown = log.record(StreamId::item(ghost), 2, DomainEvent::ItemUpdated(ItemUpdated { item_id: ghost, name: Some("x".into()), description: None, item_data: Default::default() }));
+    let unknown = log.record(
+        StreamId::item(ghost),
+        2,
+        DomainEvent::ItemUpdated(ItemUpdated { item_id: ghost, name: Some("x".into()), description: None, item_data: Default::default() }),
+    );
     for bad in [reused, unknown] {
         let result = apply_batch(&rm, at, std::slice::from_ref(&bad)).await;
         assert!(matches!(&result, Err(ProjectorError::Unapplied { position, .. }) if *position == bad.position), "{result:?}");
@@ -104,7 +122,10 @@ async fn an_event_that_changes_nothing_fails_its_batch(pool: PgPool) {
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn activity_lands_in_its_utc_month_on_a_server_in_another_time_zone(pool: PgPool) {
     let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap_or_default();
-    sqlx::query(&format!("ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'")).execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(&format!("ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'"))
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // Sessions opened from now on default to New York time; Sunday's pin UTC.
     let rm = read_models(&pool).await;
     let zone: String = sqlx::query_scalar("SHOW timezone").fetch_one(&rm).await.unwrap_or_default();
@@ -126,11 +147,13 @@ async fn activity_lands_in_its_utc_month_on_a_server_in_another_time_zone(pool: 
     let january = item_at(b, jan);
     let at = apply_batch(&rm, at, &[february]).await.unwrap_or_else(|e| panic!("{e}")).position;
     apply_batch(&rm, at, &[january]).await.unwrap_or_else(|e| panic!("the January partition could not be made: {e}"));
-    let homes: Vec<(String, String)> = sqlx::query_as("SELECT entity_id::text, tableoid::regclass::text FROM rm_activity_log WHERE entity_id = ANY($1) ORDER BY created_at")
-        .bind(vec![a, b])
-        .fetch_all(&rm)
-        .await
-        .unwrap_or_default();
+    let homes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT entity_id::text, tableoid::regclass::text FROM rm_activity_log WHERE entity_id = ANY($1) ORDER BY created_at",
+    )
+    .bind(vec![a, b])
+    .fetch_all(&rm)
+    .await
+    .unwrap_or_default();
     let tables: Vec<&str> = homes.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(tables, ["rm_activity_log_2026_01", "rm_activity_log_2026_02"], "{homes:?}");
 }
@@ -168,8 +191,18 @@ async fn workspace(store: &sunday_eventstore::PgEventStore) -> Uuid {
     use sunday_domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent};
     let id = Uuid::now_v7();
     let created = DomainEvent::WorkspaceCreated(WorkspaceCreated { workspace_id: id, name: "w".into(), owner_id: Uuid::from_u128(1) });
-    let event = NewEvent { event_id: Uuid::now_v7(), event: created, occurred_at: chrono::Utc::now(), workspace_id: Some(id), board_id: None, metadata: Metadata::default() };
-    store.append(AppendRequest::new(&StreamId::workspace(id), ExpectedVersion::NoStream, vec![event])).await.unwrap_or_else(|e| panic!("{e}"));
+    let event = NewEvent {
+        event_id: Uuid::now_v7(),
+        event: created,
+        occurred_at: chrono::Utc::now(),
+        workspace_id: Some(id),
+        board_id: None,
+        metadata: Metadata::default(),
+    };
+    store
+        .append(AppendRequest::new(&StreamId::workspace(id), ExpectedVersion::NoStream, vec![event]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     id
 }
 
@@ -203,10 +236,8 @@ async fn rebuilds_take_turns_and_the_read_models_never_go_back_in_time(pool: PgP
         }
     });
     let (first, second) = (sunday_projector::Progress::log(), sunday_projector::Progress::log());
-    let (a, b) = tokio::join!(
-        sunday_projector::rebuild(&store, base.clone(), &first),
-        sunday_projector::rebuild(&store, base.clone(), &second)
-    );
+    let (a, b) =
+        tokio::join!(sunday_projector::rebuild(&store, base.clone(), &first), sunday_projector::rebuild(&store, base.clone(), &second));
     assert!(a.is_ok() && b.is_ok(), "both rebuilds succeed, one after the other: {a:?} {b:?}");
     let _ = stop_tx.send(true);
     let written = writer.await.unwrap_or_default();
@@ -280,7 +311,9 @@ async fn a_swap_gives_way_to_a_reader_whose_locks_cross_it(pool: PgPool) {
     // the opposite order to the swap's, which takes the checkpoint first.
     let mut reader = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
     sqlx::query("SELECT count(*) FROM rm.rm_items").execute(&mut *reader).await.unwrap_or_else(|e| panic!("{e}"));
-    let rebuild = tokio::spawn(async move { sunday_projector::rebuild(&store, base, &sunday_projector::Progress::log()).await.map_err(|e| e.to_string()) });
+    let rebuild = tokio::spawn(async move {
+        sunday_projector::rebuild(&store, base, &sunday_projector::Progress::log()).await.map_err(|e| e.to_string())
+    });
     let mut waiting = 0i64;
     for _ in 0..500 {
         waiting = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted").fetch_one(&pool).await.unwrap_or(0);

@@ -8,12 +8,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::QueryState;
-use sunday_eventstore::stats::timed;
 use crate::access;
-use crate::problem::QueryError;
 use crate::cache::CachedBoard;
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
-use crate::respond::{Params, Segment, Reader, Rendered, decode_cursor, encode_cursor, id, limit};
+use crate::problem::QueryError;
+use crate::respond::{Params, Reader, Rendered, Segment, decode_cursor, encode_cursor, id, limit};
+use sunday_eventstore::stats::timed;
 
 pub(crate) const BOARD_JSON: &str = "SELECT jsonb_build_object(\
     'id', b.board_id, 'workspaceId', b.workspace_id, 'name', b.name, 'description', b.description, \
@@ -27,7 +27,6 @@ pub(crate) const BOARD_JSON: &str = "SELECT jsonb_build_object(\
         FROM rm_board_members m WHERE m.board_id = b.board_id), '[]')) \
     FROM rm_boards b WHERE b.board_id = $1";
 
-
 #[derive(Deserialize)]
 pub(crate) struct BoardQuery {
     include: Option<String>,
@@ -39,7 +38,12 @@ const READERS: &str = "SELECT user_id FROM rm_workspace_members WHERE workspace_
 
 /// `GET /v1/boards/{id}?include=items`, served from the board cache when it can.
 #[tracing::instrument(skip_all, fields(board_id = %raw))]
-pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<BoardQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn get(
+    State(s): State<QueryState>,
+    reader: Reader,
+    Segment(raw): Segment<String>,
+    Params(q): Params<BoardQuery>,
+) -> Result<Response, QueryError> {
     let board_id = id(&raw, "board")?;
     let with_items = q.include.as_deref().is_some_and(|i| i.split(',').any(|p| p.trim() == "items"));
     if let Some(hit) = s.cache.get(board_id, with_items) {
@@ -53,8 +57,11 @@ pub(crate) async fn get(State(s): State<QueryState>, reader: Reader, Segment(raw
     let board = access::board(&s.pool, board_id, reader.user_id).await?;
     let mut data: Value = timed("board", "rm_boards", sqlx::query_scalar(BOARD_JSON).bind(board.board_id).fetch_one(&s.pool)).await?;
     if with_items {
-        let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL ORDER BY i.rank");
-        let rows: Vec<ItemRow> = timed("board_items", "rm_items", sqlx::query_as(&sql).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool)).await?;
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL ORDER BY i.rank"
+        );
+        let rows: Vec<ItemRow> =
+            timed("board_items", "rm_items", sqlx::query_as(&sql).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool)).await?;
         data["items"] = Value::Array(render_all(&s.pool, &rows).await?);
     }
     let readers: Vec<Uuid> = sqlx::query_scalar(READERS).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool).await?;
@@ -103,13 +110,8 @@ pub(crate) async fn list(State(s): State<QueryState>, reader: Reader, Params(q):
         Some(raw) => Some(visible_workspace(&s, raw, reader.user_id).await?),
         None => None,
     };
-    let rows: Vec<(Uuid, Value)> = sqlx::query_as(LIST)
-        .bind(reader.user_id)
-        .bind(workspace)
-        .bind(after.map(|c| c.b))
-        .bind(limit + 1)
-        .fetch_all(&s.pool)
-        .await?;
+    let rows: Vec<(Uuid, Value)> =
+        sqlx::query_as(LIST).bind(reader.user_id).bind(workspace).bind(after.map(|c| c.b)).bind(limit + 1).fetch_all(&s.pool).await?;
     let (page, next) = crate::page(rows, limit, |(b, _)| encode_cursor(&BoardCursor { b: *b }));
     Ok(reader.answer(Value::Array(page.into_iter().map(|(_, v)| v).collect()), Some(next)))
 }
@@ -160,23 +162,29 @@ const ACTIVITY: &str = "SELECT position, jsonb_build_object('id', id, 'action', 
     ORDER BY position DESC LIMIT $4";
 
 /// One page of activity, newest first, of a board or (with `item`) one item.
-pub(crate) async fn activity_page(s: &QueryState, reader: &Reader, board: Uuid, item: Option<Uuid>, q: &PageQuery) -> Result<Response, QueryError> {
+pub(crate) async fn activity_page(
+    s: &QueryState,
+    reader: &Reader,
+    board: Uuid,
+    item: Option<Uuid>,
+    q: &PageQuery,
+) -> Result<Response, QueryError> {
     let limit = limit(q.limit.as_deref())?;
     let before: Option<PositionCursor> = decode_cursor(q.cursor.as_deref())?;
-    let rows: Vec<(i64, Value)> = sqlx::query_as(ACTIVITY)
-        .bind(board)
-        .bind(item)
-        .bind(before.map(|c| c.p))
-        .bind(limit + 1)
-        .fetch_all(&s.pool)
-        .await?;
+    let rows: Vec<(i64, Value)> =
+        sqlx::query_as(ACTIVITY).bind(board).bind(item).bind(before.map(|c| c.p)).bind(limit + 1).fetch_all(&s.pool).await?;
     let (page, next) = crate::page(rows, limit, |(p, _)| encode_cursor(&PositionCursor { p: *p }));
     Ok(reader.answer(Value::Array(page.into_iter().map(|(_, v)| v).collect()), Some(next)))
 }
 
 /// `GET /v1/boards/{id}/activity`
 #[tracing::instrument(skip_all, fields(board_id = %raw))]
-pub(crate) async fn activity(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<PageQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn activity(
+    State(s): State<QueryState>,
+    reader: Reader,
+    Segment(raw): Segment<String>,
+    Params(q): Params<PageQuery>,
+) -> Result<Response, QueryError> {
     let board = access::board(&s.pool, id(&raw, "board")?, reader.user_id).await?;
     activity_page(&s, &reader, board.board_id, None, &q).await
 }

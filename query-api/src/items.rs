@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::QueryState;
-use sunday_eventstore::stats::timed;
 use crate::access;
 use crate::boards::{PageQuery, activity_page};
-use crate::problem::QueryError;
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
-use crate::respond::{Params, Segment, Reader, decode_cursor, encode_cursor, id, limit};
+use crate::problem::QueryError;
+use crate::respond::{Params, Reader, Segment, decode_cursor, encode_cursor, id, limit};
+use sunday_eventstore::stats::timed;
 
 /// The filters of an item listing; all must hold.
 #[derive(Default)]
@@ -71,9 +71,7 @@ struct RankCursor {
 /// each combination is its own prepared statement with a plan that uses the
 /// board's rank index (or its status-and-rank index).
 fn list_sql(f: &Filters, after: bool) -> String {
-    let mut sql = format!(
-        "SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL",
-    );
+    let mut sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL",);
     let mut n = 2;
     let mut clause = |sql: &mut String, template: &str| {
         n += 1;
@@ -137,7 +135,12 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
 
 /// `GET /v1/boards/{id}/items?status=&assignee=&tag=&q=&groupId=&limit=&cursor=`
 #[tracing::instrument(skip_all, fields(board_id = %board))]
-pub(crate) async fn board_items(State(s): State<QueryState>, reader: Reader, Segment(board): Segment<String>, RawQuery(raw): RawQuery) -> Result<Response, QueryError> {
+pub(crate) async fn board_items(
+    State(s): State<QueryState>,
+    reader: Reader,
+    Segment(board): Segment<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, QueryError> {
     list_items(&s, &reader, &board, filters(raw.as_deref())?).await
 }
 
@@ -172,7 +175,12 @@ struct PositionCursor {
 
 /// `GET /v1/items/{id}/comments`: oldest first.
 #[tracing::instrument(skip_all, fields(item_id = %raw))]
-pub(crate) async fn comments(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<PageQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn comments(
+    State(s): State<QueryState>,
+    reader: Reader,
+    Segment(raw): Segment<String>,
+    Params(q): Params<PageQuery>,
+) -> Result<Response, QueryError> {
     let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
     let limit = limit(q.limit.as_deref())?;
     let after: Option<PositionCursor> = decode_cursor(q.cursor.as_deref())?;
@@ -192,7 +200,12 @@ pub(crate) async fn comments(State(s): State<QueryState>, reader: Reader, Segmen
 
 /// `GET /v1/items/{id}/activity`
 #[tracing::instrument(skip_all, fields(item_id = %raw))]
-pub(crate) async fn activity(State(s): State<QueryState>, reader: Reader, Segment(raw): Segment<String>, Params(q): Params<PageQuery>) -> Result<Response, QueryError> {
+pub(crate) async fn activity(
+    State(s): State<QueryState>,
+    reader: Reader,
+    Segment(raw): Segment<String>,
+    Params(q): Params<PageQuery>,
+) -> Result<Response, QueryError> {
     let item = access::item(&s.pool, id(&raw, "item")?, reader.user_id).await?;
     activity_page(&s, &reader, item.board.board_id, Some(item.item_id), &q).await
 }

@@ -39,9 +39,10 @@ impl FromRequestParts<QueryState> for Reader {
         }
         let min = match parts.headers.get("x-sunday-min-position") {
             Some(v) => Some(
-                v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(|| {
-                    QueryError::BadRequest("X-Sunday-Min-Position must be a log position (an integer)".into())
-                })?,
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i64>().ok())
+                    .ok_or_else(|| QueryError::BadRequest("X-Sunday-Min-Position must be a log position (an integer)".into()))?,
             ),
             None => None,
         };

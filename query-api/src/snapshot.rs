@@ -20,7 +20,9 @@ pub async fn board_state(pool: &PgPool, board_id: Uuid) -> Result<Option<(Value,
     let Some(mut data): Option<Value> = sqlx::query_scalar(BOARD_JSON).bind(board_id).fetch_optional(&mut *tx).await? else {
         return Ok(None);
     };
-    let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL ORDER BY i.rank");
+    let sql = format!(
+        "SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.workspace_id = $1 AND i.board_id = $2 AND i.deleted_at IS NULL ORDER BY i.rank"
+    );
     let workspace_id = data.get("workspaceId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default();
     let rows: Vec<ItemRow> = sqlx::query_as(&sql).bind(workspace_id).bind(board_id).fetch_all(&mut *tx).await?;
     data["items"] = Value::Array(render_all(&mut *tx, &rows).await?);

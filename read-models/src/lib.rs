@@ -17,9 +17,7 @@ pub const PROJECTION: &str = "read_models";
 
 /// The checkpoint of the read models (0 before the first event).
 pub async fn checkpoint<'c, E: sqlx::PgExecutor<'c>>(db: E) -> Result<Position, sqlx::Error> {
-    let p: Option<i64> = sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
-        .bind(PROJECTION)
-        .fetch_optional(db)
-        .await?;
+    let p: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1").bind(PROJECTION).fetch_optional(db).await?;
     Ok(p.unwrap_or(0))
 }

@@ -135,7 +135,11 @@ impl Subscription {
 
 /// The in-process bus: tails the log from the current horizon and routes each
 /// event to its board's room (workspace-level events to every room, as a hint).
-pub(crate) async fn follow_log(store: PgEventStore, rooms: crate::rooms::Rooms, task: sunday_runtime::Task) -> Result<(), sunday_domain::store::StoreError> {
+pub(crate) async fn follow_log(
+    store: PgEventStore,
+    rooms: crate::rooms::Rooms,
+    task: sunday_runtime::Task,
+) -> Result<(), sunday_domain::store::StoreError> {
     let start = store.horizon().await?.saturating_sub(1);
     let mut tail = store.tail(start, 1000);
     task.running();

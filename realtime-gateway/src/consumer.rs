@@ -34,7 +34,12 @@ impl Consumer {
     /// sequence `from` (after the stream's last message when `None`: that
     /// start is kept, so a successor of a consumer that delivered nothing
     /// still skips nothing).
-    pub(crate) async fn start(client: &async_nats::Client, prefix: &str, filter: String, from: Option<u64>) -> Result<Self, SubscribeError> {
+    pub(crate) async fn start(
+        client: &async_nats::Client,
+        prefix: &str,
+        filter: String,
+        from: Option<u64>,
+    ) -> Result<Self, SubscribeError> {
         let js = jetstream::new(client.clone());
         let stream = sunday_relay::ensure_stream(&js, prefix, None).await.map_err(sub_err)?;
         let start_sequence = from.unwrap_or(stream.cached_info().state.last_sequence + 1);

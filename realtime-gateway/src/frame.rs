@@ -1,9 +1,9 @@
 //! The wire format of `/v1/ws`: client frames as parsed, and server frames as
 //! sent (`{"event", "data", "timestamp"}`), each serialised once.
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use uuid::Uuid;
 
 /// Milliseconds since the Unix epoch, now.
@@ -164,7 +164,6 @@ pub(crate) enum Status {
     Idle,
 }
 
-
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PresenceUpdate {
@@ -194,7 +193,6 @@ fn short_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, 
     }
     Ok(Some(s))
 }
-
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -299,8 +297,13 @@ mod tests {
     #[test]
     fn events_frames_parse_as_their_schema_type() {
         let entry = EventEntry {
-            position: 7, stream_id: "item-x".into(), version: 1, event_type: "ItemCreated".into(),
-            occurred_at: "2026-11-27T00:00:00.000000Z".into(), actor_id: Uuid::nil(), data: json!({"name": "n"}),
+            position: 7,
+            stream_id: "item-x".into(),
+            version: 1,
+            event_type: "ItemCreated".into(),
+            occurred_at: "2026-11-27T00:00:00.000000Z".into(),
+            actor_id: Uuid::nil(),
+            data: json!({"name": "n"}),
         };
         let text = serde_json::to_string(&entry).unwrap_or_default();
         let frame = events(Uuid::nil(), [text.as_str()]);
@@ -311,8 +314,8 @@ mod tests {
 
     #[test]
     fn cursor_positions_keep_only_the_contract_fields() {
-        let c: CursorMove = serde_json::from_value(json!({"boardId": Uuid::nil(), "position": {"x": 1.5, "y": 2}}))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let c: CursorMove =
+            serde_json::from_value(json!({"boardId": Uuid::nil(), "position": {"x": 1.5, "y": 2}})).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(serde_json::to_value(&c.position).unwrap_or_default(), json!({"x": 1.5, "y": 2.0}));
         let bad = serde_json::from_value::<CursorMove>(json!({"boardId": Uuid::nil(), "position": {"x": "a", "y": 2}}));
         assert!(bad.is_err());

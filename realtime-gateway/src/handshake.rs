@@ -13,12 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::Config;
 
 fn has_token(headers: &HeaderMap, name: axum::http::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// The `Sec-WebSocket-Accept` answer, if the request is a version-13 upgrade.

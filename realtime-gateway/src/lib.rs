@@ -148,7 +148,9 @@ impl Gateway {
                 bus::follow_log(store.clone(), rooms.clone(), task).await.map_err(|e| StartError(e.to_string()))?;
                 None
             }
-            Bus::Nats { client, prefix } => Some(feeds::Feeds::new(client.clone(), prefix.clone(), tasks.register("workspace-feeds", true))),
+            Bus::Nats { client, prefix } => {
+                Some(feeds::Feeds::new(client.clone(), prefix.clone(), tasks.register("workspace-feeds", true)))
+            }
         };
         let (stopping, _) = watch::channel(false);
         let limits = sunday_edge::RateLimits::new(config.rate_limits);

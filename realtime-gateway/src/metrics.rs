@@ -77,7 +77,12 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
         metric("sunday_websocket_connections_active", "gauge", "Open WebSocket connections", self.connections().to_string());
-        metric("sunday_websocket_messages_total", "counter", "Frames sent to WebSocket clients", self.messages.load(Ordering::Relaxed).to_string());
+        metric(
+            "sunday_websocket_messages_total",
+            "counter",
+            "Frames sent to WebSocket clients",
+            self.messages.load(Ordering::Relaxed).to_string(),
+        );
         let gone = self.disconnections.load(Ordering::Relaxed).to_string();
         metric("sunday_websocket_disconnections_total", "counter", "WebSocket connections that ended", gone);
         let slow = self.slow_consumer_closes().to_string();

@@ -47,10 +47,11 @@ impl Presence {
 
     pub(crate) fn set(&mut self, user: Uuid, status: Status) {
         if let Some(entry) = self.users.get_mut(&user)
-            && entry.status != status {
-                entry.status = status;
-                self.changed = true;
-            }
+            && entry.status != status
+        {
+            entry.status = status;
+            self.changed = true;
+        }
     }
 
     /// The `presence` frame of this window, if anything changed.
@@ -59,12 +60,8 @@ impl Presence {
             return None;
         }
         let users = self.users.iter().map(|(u, p)| frame::PresenceUser { user_id: *u, status: p.status }).collect();
-        let data = frame::PresenceData {
-            board_id: board,
-            users,
-            joined: std::mem::take(&mut self.joined),
-            left: std::mem::take(&mut self.left),
-        };
+        let data =
+            frame::PresenceData { board_id: board, users, joined: std::mem::take(&mut self.joined), left: std::mem::take(&mut self.left) };
         Some(frame::server("presence", &data))
     }
 

@@ -35,12 +35,27 @@ const LINGER: Duration = Duration::from_secs(5);
 pub(crate) enum RoomInput {
     /// Start hearing the board's events. `access`: who may read the board as
     /// the socket just read it from the log, after the room could not admit it.
-    Join { socket: Outbox, user: Uuid, access: Option<Box<BoardAccess>>, reply: oneshot::Sender<Result<(), Refused>> },
+    Join {
+        socket: Outbox,
+        user: Uuid,
+        access: Option<Box<BoardAccess>>,
+        reply: oneshot::Sender<Result<(), Refused>>,
+    },
     /// The socket has caught up: it shows in presence from now on.
-    Ready { socket: SocketId },
-    Leave { socket: SocketId },
-    Presence { socket: SocketId, status: Status },
-    Cursor { socket: SocketId, position: frame::CursorPosition },
+    Ready {
+        socket: SocketId,
+    },
+    Leave {
+        socket: SocketId,
+    },
+    Presence {
+        socket: SocketId,
+        status: Status,
+    },
+    Cursor {
+        socket: SocketId,
+        position: frame::CursorPosition,
+    },
 }
 
 /// Events gathered in one window, and their frame.

@@ -2,23 +2,23 @@
 //! rooms queue for it (bounded), joins boards (snapshot or replay from the log,
 //! then live, de-duplicated by position), and sends heartbeats.
 
-use sunday_edge::ErrorKind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use sunday_edge::ErrorKind;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sunday_edge::Claims;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use uuid::Uuid;
 
 use crate::frame::{self, BoardRef, CursorMove, Incoming, JoinBoard, PresenceUpdate};

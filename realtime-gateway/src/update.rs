@@ -9,8 +9,6 @@
 //! item at the moment it is read. A socket has at most
 //! `socket::UPDATES_IN_FLIGHT` updates running; more are refused with 429.
 
-use sunday_edge::ErrorKind;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
 use sunday_command_api::auth::Caller;
@@ -19,6 +17,8 @@ use sunday_command_api::extract::{CommandHeaders, JsonBody, parse_json};
 use sunday_command_api::problem::ApiError;
 use sunday_command_api::routes::items::{UpdateBody, update_command};
 use sunday_domain::store::StreamId;
+use sunday_edge::ErrorKind;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use uuid::Uuid;
 
 use crate::Gateway;
@@ -57,7 +57,10 @@ fn send(outbox: &crate::socket::Outbox, answer: Utf8Bytes) {
 async fn answer(gateway: &Gateway, caller: &Caller, data: Value) -> Utf8Bytes {
     let update_id = data.get("updateId").and_then(Value::as_str).filter(|id| id.chars().count() <= frame::MAX_ID_TEXT);
     let Some(update_id) = update_id.map(str::to_owned) else {
-        return frame::error(ErrorKind::BadRequest, format!("an optimistic-update needs a string updateId of at most {} characters", frame::MAX_ID_TEXT));
+        return frame::error(
+            ErrorKind::BadRequest,
+            format!("an optimistic-update needs a string updateId of at most {} characters", frame::MAX_ID_TEXT),
+        );
     };
     let item = data.pointer("/data/itemId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
     let Some(item) = item else {

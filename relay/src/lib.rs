@@ -126,7 +126,14 @@ async fn advance(pool: &PgPool, from: Position, to: Position) -> Result<(), Publ
 
 /// Runs the publisher under `tasks` (task `publisher`): whatever ends a run,
 /// it starts again after a backoff, re-elected and from its checkpoint.
-pub fn spawn(tasks: &sunday_runtime::Tasks, store: PgEventStore, js: Context, prefix: String, replicas: usize, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    tasks: &sunday_runtime::Tasks,
+    store: PgEventStore,
+    js: Context,
+    prefix: String,
+    replicas: usize,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let watch = stop.clone();
     tasks.supervise("publisher", true, watch, move |task| {
         let (store, js, prefix, mut stop) = (store.clone(), js.clone(), prefix.clone(), stop.clone());
@@ -138,7 +145,13 @@ pub fn spawn(tasks: &sunday_runtime::Tasks, store: PgEventStore, js: Context, pr
 /// under `sunday_runtime::Tasks::supervise`, which starts it again from its
 /// checkpoint), once elected; a lost leader lock connection ends the run.
 /// `stream` is the subject prefix and the stream's replicas.
-pub async fn run(store: &PgEventStore, js: &Context, stream: (&str, usize), stop: &mut watch::Receiver<bool>, task: &sunday_runtime::Task) -> Result<(), PublisherError> {
+pub async fn run(
+    store: &PgEventStore,
+    js: &Context,
+    stream: (&str, usize),
+    stop: &mut watch::Receiver<bool>,
+    task: &sunday_runtime::Task,
+) -> Result<(), PublisherError> {
     let pool = store.pool().clone();
     task.standby();
     let Some(mut leadership) = sunday_runtime::leader::elect(&pool.connect_options(), LEADER_LOCK, stop).await? else {

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sunday_relay::{publish_events, spawn, stream_name};
 use sunday_domain::DomainEvent;
 use sunday_domain::events::WorkspaceRenamed;
 use sunday_domain::store::*;
 use sunday_eventstore::PgEventStore;
+use sunday_relay::{publish_events, spawn, stream_name};
 use tokio::sync::watch;
 use uuid::Uuid;
 

@@ -150,7 +150,13 @@ impl Tasks {
     /// error, or at all before `stop`), the error is logged, the restart is
     /// counted, and it starts again after a capped exponential backoff (100 ms
     /// doubling to 2 s: a dependency back is noticed within seconds).
-    pub fn supervise<F, Fut, E>(&self, name: &'static str, critical: bool, mut stop: watch::Receiver<bool>, mut body: F) -> tokio::task::JoinHandle<()>
+    pub fn supervise<F, Fut, E>(
+        &self,
+        name: &'static str,
+        critical: bool,
+        mut stop: watch::Receiver<bool>,
+        mut body: F,
+    ) -> tokio::task::JoinHandle<()>
     where
         F: FnMut(Task) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send,

@@ -21,7 +21,14 @@ struct Op {
     query: Vec<Value>,
 }
 
-fn command(id: &'static str, method: &'static str, path: &'static str, summary: &'static str, body: Option<&'static str>, status: u16) -> Op {
+fn command(
+    id: &'static str,
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    status: u16,
+) -> Op {
     Op { id, method, path, summary, body, status, answer: json!({"$ref": "#/components/schemas/CommandAnswer"}), query: Vec::new() }
 }
 
@@ -61,18 +68,48 @@ fn operations() -> Vec<Op> {
             q
         }),
         read("getBoard", "/v1/boards/{id}", "One board (include=items for its items)", answer(one("Board"), false), vec![reads::include()]),
-        read("listBoardItems", "/v1/boards/{id}/items", "A board's items, filtered and paginated", answer(list_of("Item"), true), reads::item_filters()),
+        read(
+            "listBoardItems",
+            "/v1/boards/{id}/items",
+            "A board's items, filtered and paginated",
+            answer(list_of("Item"), true),
+            reads::item_filters(),
+        ),
         read("getStatistics", "/v1/boards/{id}/statistics", "A board's statistics", answer(one("Statistics"), false), Vec::new()),
-        read("getBoardActivity", "/v1/boards/{id}/activity", "A board's activity, newest first", answer(list_of("Activity"), true), reads::paging()),
+        read(
+            "getBoardActivity",
+            "/v1/boards/{id}/activity",
+            "A board's activity, newest first",
+            answer(list_of("Activity"), true),
+            reads::paging(),
+        ),
         read("listItems", "/v1/items", "Items of a board (?boardId=)", answer(list_of("Item"), true), {
             let mut q = vec![reads::board_id()];
             q.extend(reads::item_filters());
             q
         }),
         read("getItem", "/v1/items/{id}", "One item with its comment count and files", answer(one("Item"), false), Vec::new()),
-        read("listComments", "/v1/items/{id}/comments", "An item's comments, oldest first", answer(list_of("Comment"), true), reads::paging()),
-        read("getItemActivity", "/v1/items/{id}/activity", "An item's activity, newest first", answer(list_of("Activity"), true), reads::paging()),
-        read("listFiles", "/v1/files", "File metadata of an item or board, newest first", answer(list_of("File"), true), vec![reads::file_owner()]),
+        read(
+            "listComments",
+            "/v1/items/{id}/comments",
+            "An item's comments, oldest first",
+            answer(list_of("Comment"), true),
+            reads::paging(),
+        ),
+        read(
+            "getItemActivity",
+            "/v1/items/{id}/activity",
+            "An item's activity, newest first",
+            answer(list_of("Activity"), true),
+            reads::paging(),
+        ),
+        read(
+            "listFiles",
+            "/v1/files",
+            "File metadata of an item or board, newest first",
+            answer(list_of("File"), true),
+            vec![reads::file_owner()],
+        ),
         read("websocket", "/v1/ws", "The realtime WebSocket (frames: websocket/client-frames.schema.json)", json!({}), Vec::new()),
     ]
 }
@@ -89,7 +126,17 @@ fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         out.push(("createWorkspace", target, target, json!({"parameters": param})));
     }
     out.push(("createWorkspace", "createBoard", "createBoard", json!({"requestBody": {"workspaceId": made, "name": "Linked board"}})));
-    for target in ["updateBoard", "archiveBoard", "addColumn", "addGroup", "addBoardMember", "getBoard", "listBoardItems", "getStatistics", "getBoardActivity"] {
+    for target in [
+        "updateBoard",
+        "archiveBoard",
+        "addColumn",
+        "addGroup",
+        "addBoardMember",
+        "getBoard",
+        "listBoardItems",
+        "getStatistics",
+        "getBoardActivity",
+    ] {
         out.push(("createBoard", target, target, json!({"parameters": id("id")})));
     }
     out.push(("createBoard", "listItems", "listItems", json!({"parameters": id("boardId")})));
@@ -97,7 +144,9 @@ fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     for target in ["updateColumn", "removeColumn"] {
         out.push(("addColumn", target, target, json!({"parameters": {"id": "$request.path.id", "column_id": entity}})));
     }
-    for target in ["updateItem", "deleteItem", "moveItem", "assignItem", "addComment", "attachFile", "getItem", "listComments", "getItemActivity"] {
+    for target in
+        ["updateItem", "deleteItem", "moveItem", "assignItem", "addComment", "attachFile", "getItem", "listComments", "getItemActivity"]
+    {
         out.push(("createItem", target, target, json!({"parameters": id("id")})));
     }
     out.push(("createItem", "listFiles", "listFiles", json!({"parameters": {"owner": {"itemId": made}}})));
@@ -178,10 +227,13 @@ fn operation(op: &Op, links: &[(&str, &str, &str, Value)]) -> Value {
 
 /// The component name of a command body file (`create-item` → `CreateItemBody`).
 pub(crate) fn component(file: &str) -> String {
-    let mut name: String = file.split('-').map(|w| {
-        let mut c = w.chars();
-        c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-    }).collect();
+    let mut name: String = file
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect();
     name.push_str("Body");
     name
 }
@@ -195,14 +247,20 @@ pub(crate) fn document(bodies: Vec<(&'static str, Value)>) -> Value {
         entry[op.method] = operation(&op, &links);
     }
     let mut schemas = Map::new();
-    schemas.insert("CommandAnswer".into(), json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "object",
+    schemas.insert(
+        "CommandAnswer".into(),
+        json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "object",
         "required": ["id", "version", "position"],
         "properties": {"id": {"type": "string", "format": "uuid"}, "entityId": {"type": "string", "format": "uuid"},
-            "version": {"type": "integer", "minimum": 0}, "position": {"type": "integer"}}}}}));
-    schemas.insert("Problem".into(), json!({"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+            "version": {"type": "integer", "minimum": 0}, "position": {"type": "integer"}}}}}),
+    );
+    schemas.insert(
+        "Problem".into(),
+        json!({"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
         "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
-            "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}));
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}),
+    );
     for (name, schema) in reads::components() {
         schemas.insert(name.into(), schema);
     }

@@ -24,7 +24,8 @@ fn object(required: &[&str], properties: Value) -> Value {
 
 /// `{userId, firstName, lastName, avatar}` (profile fields null until set).
 fn person(extra: Value) -> Value {
-    let mut props = json!({"userId": uuid(), "firstName": nullable("string"), "lastName": nullable("string"), "avatar": nullable("string")});
+    let mut props =
+        json!({"userId": uuid(), "firstName": nullable("string"), "lastName": nullable("string"), "avatar": nullable("string")});
     if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
         p.extend(e.clone());
     }
@@ -36,15 +37,32 @@ fn person(extra: Value) -> Value {
 /// The data schemas of the read answers, for `components/schemas`.
 pub(crate) fn components() -> Vec<(&'static str, Value)> {
     let item = object(
-        &["id", "boardId", "workspaceId", "groupId", "name", "description", "itemData", "rank", "assignees", "createdAt", "updatedAt", "createdBy", "version"],
+        &[
+            "id",
+            "boardId",
+            "workspaceId",
+            "groupId",
+            "name",
+            "description",
+            "itemData",
+            "rank",
+            "assignees",
+            "createdAt",
+            "updatedAt",
+            "createdBy",
+            "version",
+        ],
         json!({"id": uuid(), "boardId": uuid(), "workspaceId": uuid(), "groupId": uuid(), "name": {"type": "string"},
             "description": nullable("string"), "itemData": {"type": "object"}, "rank": {"type": "string"},
             "assignees": {"type": "array", "items": person(json!({}))}, "createdAt": timestamp(), "updatedAt": timestamp(),
             "createdBy": uuid(), "version": {"type": "integer", "minimum": 1},
             "commentCount": {"type": "integer", "minimum": 0}, "files": {"type": "array", "items": {"$ref": "#/components/schemas/File"}}}),
     );
-    let column = object(&["id", "key", "title", "type", "settings"], json!({"id": uuid(), "key": {"type": "string"}, "title": {"type": "string"},
-        "type": {"enum": ["text", "status", "number", "date", "people", "tags", "checkbox"]}, "settings": {"type": "object"}}));
+    let column = object(
+        &["id", "key", "title", "type", "settings"],
+        json!({"id": uuid(), "key": {"type": "string"}, "title": {"type": "string"},
+        "type": {"enum": ["text", "status", "number", "date", "people", "tags", "checkbox"]}, "settings": {"type": "object"}}),
+    );
     let group = object(&["id", "title", "color"], json!({"id": uuid(), "title": {"type": "string"}, "color": nullable("string")}));
     let summary = json!({"id": uuid(), "workspaceId": uuid(), "name": {"type": "string"}, "description": nullable("string"),
         "archived": {"type": "boolean"}, "createdAt": timestamp(), "updatedAt": timestamp(), "version": {"type": "integer"},
@@ -57,28 +75,59 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
         b.insert("members".into(), json!({"type": "array", "items": person(json!({"role": {"enum": ["owner", "editor", "viewer"]}}))}));
         b.insert("items".into(), json!({"type": "array", "items": {"$ref": "#/components/schemas/Item"}}));
     }
-    let board_keys = ["id", "workspaceId", "name", "description", "archived", "createdAt", "updatedAt", "version", "itemCount", "memberCount"];
+    let board_keys =
+        ["id", "workspaceId", "name", "description", "archived", "createdAt", "updatedAt", "version", "itemCount", "memberCount"];
     let mut board_required = board_keys.to_vec();
     board_required.extend(["createdBy", "columns", "groups", "members"]);
     vec![
-        ("Workspace", object(&["id", "name", "role", "createdBy", "createdAt", "updatedAt", "version"], json!({"id": uuid(), "name": {"type": "string"},
+        (
+            "Workspace",
+            object(
+                &["id", "name", "role", "createdBy", "createdAt", "updatedAt", "version"],
+                json!({"id": uuid(), "name": {"type": "string"},
             "role": {"enum": ["owner", "admin", "member", "viewer"]}, "createdBy": uuid(), "createdAt": timestamp(), "updatedAt": timestamp(),
-            "version": {"type": "integer"}}))),
+            "version": {"type": "integer"}}),
+            ),
+        ),
         ("BoardSummary", object(&board_keys, summary)),
         ("Board", object(&board_required, board)),
         ("Item", item),
-        ("Comment", object(&["id", "itemId", "body", "authorId", "createdAt"], json!({"id": uuid(), "itemId": uuid(), "body": {"type": "string"},
-            "authorId": uuid(), "createdAt": timestamp()}))),
-        ("File", object(&["id", "itemId", "boardId", "name", "contentType", "size", "uploadedBy", "createdAt"], json!({"id": uuid(), "itemId": uuid(),
+        (
+            "Comment",
+            object(
+                &["id", "itemId", "body", "authorId", "createdAt"],
+                json!({"id": uuid(), "itemId": uuid(), "body": {"type": "string"},
+            "authorId": uuid(), "createdAt": timestamp()}),
+            ),
+        ),
+        (
+            "File",
+            object(
+                &["id", "itemId", "boardId", "name", "contentType", "size", "uploadedBy", "createdAt"],
+                json!({"id": uuid(), "itemId": uuid(),
             "boardId": uuid(), "name": {"type": "string"}, "contentType": {"type": "string"}, "size": {"type": "integer", "minimum": 0},
-            "uploadedBy": uuid(), "createdAt": timestamp()}))),
-        ("Statistics", object(&["itemCount", "byStatus", "byAssignee", "estimatedHoursTotal", "updatedAt"], json!({"itemCount": {"type": "integer", "minimum": 0},
+            "uploadedBy": uuid(), "createdAt": timestamp()}),
+            ),
+        ),
+        (
+            "Statistics",
+            object(
+                &["itemCount", "byStatus", "byAssignee", "estimatedHoursTotal", "updatedAt"],
+                json!({"itemCount": {"type": "integer", "minimum": 0},
             "byStatus": {"type": "object", "additionalProperties": {"type": "integer"}},
             "byAssignee": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "estimatedHoursTotal": {"type": "number"}, "updatedAt": timestamp()}))),
-        ("Activity", object(&["id", "action", "entityType", "entityId", "userId", "createdAt", "position", "details"], json!({"id": uuid(),
+            "estimatedHoursTotal": {"type": "number"}, "updatedAt": timestamp()}),
+            ),
+        ),
+        (
+            "Activity",
+            object(
+                &["id", "action", "entityType", "entityId", "userId", "createdAt", "position", "details"],
+                json!({"id": uuid(),
             "action": {"type": "string"}, "entityType": {"type": "string"}, "entityId": uuid(), "userId": uuid(), "createdAt": timestamp(),
-            "position": {"type": "integer"}, "details": {"type": "object"}}))),
+            "position": {"type": "integer"}, "details": {"type": "object"}}),
+            ),
+        ),
     ]
 }
 
@@ -140,11 +189,11 @@ pub(crate) fn item_filters() -> Vec<Value> {
 /// parameter whose properties are the query parameters (form, exploded).
 pub(crate) fn file_owner() -> Value {
     json!({"name": "owner", "in": "query", "required": true, "style": "form", "explode": true,
-        "description": "`itemId` (one item's files) or `boardId` (a board's)",
-        "schema": {"oneOf": [
-            {"type": "object", "required": ["itemId"], "properties": {"itemId": uuid()}, "additionalProperties": false},
-            {"type": "object", "required": ["boardId"], "properties": {"boardId": uuid()}, "additionalProperties": false}
-        ]}})
+    "description": "`itemId` (one item's files) or `boardId` (a board's)",
+    "schema": {"oneOf": [
+        {"type": "object", "required": ["itemId"], "properties": {"itemId": uuid()}, "additionalProperties": false},
+        {"type": "object", "required": ["boardId"], "properties": {"boardId": uuid()}, "additionalProperties": false}
+    ]}})
 }
 
 /// `include=items` of `GET /v1/boards/{id}`.

@@ -87,10 +87,29 @@ fn every_event_type_has_a_schema() {
     let docs: std::collections::BTreeMap<String, Value> = sunday_schemas::documents().into_iter().collect();
     let text = docs["events.schema.json"].to_string();
     for t in [
-        "WorkspaceCreated", "WorkspaceRenamed", "WorkspaceMemberAdded", "WorkspaceMemberRemoved", "BoardCreated", "BoardUpdated",
-        "BoardArchived", "ColumnAdded", "ColumnUpdated", "ColumnRemoved", "GroupAdded", "BoardMemberAdded", "BoardMemberRoleChanged",
-        "BoardMemberRemoved", "ItemCreated", "ItemUpdated", "ItemMoved", "ItemAssigned", "ItemUnassigned", "ItemDeleted",
-        "CommentAdded", "FileAttached", "UserProfileUpdated",
+        "WorkspaceCreated",
+        "WorkspaceRenamed",
+        "WorkspaceMemberAdded",
+        "WorkspaceMemberRemoved",
+        "BoardCreated",
+        "BoardUpdated",
+        "BoardArchived",
+        "ColumnAdded",
+        "ColumnUpdated",
+        "ColumnRemoved",
+        "GroupAdded",
+        "BoardMemberAdded",
+        "BoardMemberRoleChanged",
+        "BoardMemberRemoved",
+        "ItemCreated",
+        "ItemUpdated",
+        "ItemMoved",
+        "ItemAssigned",
+        "ItemUnassigned",
+        "ItemDeleted",
+        "CommentAdded",
+        "FileAttached",
+        "UserProfileUpdated",
     ] {
         assert!(text.contains(&format!("\"const\":\"{t}\"")), "{t} missing from events.schema.json");
     }
@@ -133,14 +152,23 @@ fn the_openapi_document_stands_alone_and_links_creates_to_what_takes_their_ids()
         for op in ops.as_object().into_iter().flatten().map(|(_, op)| op) {
             assert!(ids.insert(op["operationId"].as_str().unwrap_or_default().to_owned()), "operationIds are unique");
             for resp in op["responses"].as_object().into_iter().flatten().map(|(_, r)| r) {
-                links.extend(resp["links"].as_object().into_iter().flatten().map(|(_, l)| l["operationId"].as_str().unwrap_or_default().to_owned()));
+                links.extend(
+                    resp["links"].as_object().into_iter().flatten().map(|(_, l)| l["operationId"].as_str().unwrap_or_default().to_owned()),
+                );
             }
         }
     }
     assert!(links.iter().all(|l| ids.contains(l)), "every link names an operation: {links:?}");
     for create in ["createWorkspace", "createBoard", "createItem", "addColumn"] {
-        let op = doc["paths"].as_object().into_iter().flatten().flat_map(|(_, o)| o.as_object().into_iter().flatten()).map(|(_, op)| op)
-            .find(|op| op["operationId"] == create).cloned().unwrap_or_default();
+        let op = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, o)| o.as_object().into_iter().flatten())
+            .map(|(_, op)| op)
+            .find(|op| op["operationId"] == create)
+            .cloned()
+            .unwrap_or_default();
         let linked = op["responses"].as_object().into_iter().flatten().any(|(_, r)| r["links"].as_object().is_some_and(|l| !l.is_empty()));
         assert!(linked, "{create} links to the operations that take its id");
     }

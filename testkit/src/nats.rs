@@ -37,17 +37,38 @@ impl NatsServer {
     }
 
     fn node(name: &str, routes: Vec<u16>, cluster_port: u16) -> Self {
-        let mut server = Self { port: crate::free_port(), monitor_port: crate::free_port(), cluster_port, dir: crate::scratch("nats"), routes, name: name.to_owned(), child: None };
+        let mut server = Self {
+            port: crate::free_port(),
+            monitor_port: crate::free_port(),
+            cluster_port,
+            dir: crate::scratch("nats"),
+            routes,
+            name: name.to_owned(),
+            child: None,
+        };
         server.run();
         server
     }
 
     fn run(&mut self) {
         let mut command = Command::new(binary());
-        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"]).arg(&self.dir).args(["-n", &self.name, "-m", &self.monitor_port.to_string()]);
+        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"]).arg(&self.dir).args([
+            "-n",
+            &self.name,
+            "-m",
+            &self.monitor_port.to_string(),
+        ]);
         if self.cluster_port != 0 {
-            let routes: Vec<String> = self.routes.iter().filter(|p| **p != self.cluster_port).map(|p| format!("nats://127.0.0.1:{p}")).collect();
-            command.args(["--cluster_name", "sunday", "--cluster", &format!("nats://127.0.0.1:{}", self.cluster_port), "--routes", &routes.join(",")]);
+            let routes: Vec<String> =
+                self.routes.iter().filter(|p| **p != self.cluster_port).map(|p| format!("nats://127.0.0.1:{p}")).collect();
+            command.args([
+                "--cluster_name",
+                "sunday",
+                "--cluster",
+                &format!("nats://127.0.0.1:{}", self.cluster_port),
+                "--routes",
+                &routes.join(","),
+            ]);
         }
         let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("nats-server: {e}"));
         self.child = Some(child);

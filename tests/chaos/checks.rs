@@ -70,7 +70,11 @@ async fn board_events(pool: &PgPool, board: Uuid, from: i64) -> Vec<i64> {
 /// then holds what each saw against the log.
 pub(crate) async fn sockets_against(pool: &PgPool, watchers: &[Watcher], verdict: &mut Verdict) {
     for w in watchers {
-        let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events WHERE board_id = $1").bind(w.board).fetch_one(pool).await.unwrap_or(0);
+        let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events WHERE board_id = $1")
+            .bind(w.board)
+            .fetch_one(pool)
+            .await
+            .unwrap_or(0);
         for _ in 0..300 {
             if w.last().is_some_and(|l| l >= head) {
                 break;
@@ -99,7 +103,8 @@ pub(crate) async fn sockets_against(pool: &PgPool, watchers: &[Watcher], verdict
 pub(crate) async fn projected(pool: &PgPool) -> bool {
     for _ in 0..600 {
         let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(pool).await.unwrap_or(-1);
-        let at: Option<i64> = sqlx::query_scalar("SELECT position FROM rm.projection_checkpoints").fetch_optional(pool).await.ok().flatten();
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM rm.projection_checkpoints").fetch_optional(pool).await.ok().flatten();
         if at == Some(head) {
             return true;
         }

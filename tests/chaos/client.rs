@@ -26,7 +26,15 @@ impl Answer {
 
 /// Sends one request with `headers`; `None` when there was no answer within
 /// `limit` (refused, reset, or too slow).
-pub(crate) async fn send(addr: SocketAddr, token: &str, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, String)], limit: Duration) -> Option<Answer> {
+pub(crate) async fn send(
+    addr: SocketAddr,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, String)],
+    limit: Duration,
+) -> Option<Answer> {
     let (status, bytes) = tokio::time::timeout(limit, exchange(addr, token, method, path, body, headers)).await.ok().flatten()?;
     Some(Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
 }
@@ -37,7 +45,14 @@ pub(crate) async fn get_text(addr: SocketAddr, path: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn exchange(addr: SocketAddr, token: &str, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, String)]) -> Option<(StatusCode, Bytes)> {
+async fn exchange(
+    addr: SocketAddr,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, String)],
+) -> Option<(StatusCode, Bytes)> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
     tokio::spawn(conn);

@@ -139,7 +139,16 @@ async fn setup(t: &Topology, token: &str, ledger: &Ledger, boards: usize) -> Vec
     let ws = ws.unwrap_or_else(|| panic!("no workspace")).body["data"]["id"].clone();
     let mut ids = Vec::new();
     for n in 0..boards {
-        let board = writers::until_acknowledged(&apis, n, token, Method::POST, "/v1/boards", &json!({"workspaceId": ws, "name": format!("B{n}")}), ledger).await;
+        let board = writers::until_acknowledged(
+            &apis,
+            n,
+            token,
+            Method::POST,
+            "/v1/boards",
+            &json!({"workspaceId": ws, "name": format!("B{n}")}),
+            ledger,
+        )
+        .await;
         let id = board.and_then(|b| b.body["data"]["id"].as_str().and_then(|s| s.parse().ok()));
         ids.push(id.unwrap_or_else(|| panic!("no board")));
     }
@@ -152,7 +161,9 @@ fn seconds(d: Option<Duration>) -> String {
 
 /// The table of docs/RELIABILITY.md, to stderr and `SUNDAY_CHAOS_REPORT`.
 fn report(rows: &[Row], ledger: &Ledger, watchers: &[sockets::Watcher]) {
-    let mut out = String::from("| fault | recovered in s | after the fault ended s | 5xx | no answer | events lost | events duplicated | socket gaps | socket duplicates | stale reads | read models = rebuild | alone |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+    let mut out = String::from(
+        "| fault | recovered in s | after the fault ended s | 5xx | no answer | events lost | events duplicated | socket gaps | socket duplicates | stale reads | read models = rebuild | alone |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+    );
     for r in rows {
         let v = &r.verdict;
         out.push_str(&format!(

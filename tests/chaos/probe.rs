@@ -26,7 +26,15 @@ pub(crate) struct Recovery {
 }
 
 /// Probes every 100 ms, for at most two minutes.
-pub(crate) async fn recover(t: &mut Topology, fault: Fault, heal_after: Option<Duration>, token: &str, board: Uuid, watchers: &[&Watcher], ledger: &Ledger) -> Recovery {
+pub(crate) async fn recover(
+    t: &mut Topology,
+    fault: Fault,
+    heal_after: Option<Duration>,
+    token: &str,
+    board: Uuid,
+    watchers: &[&Watcher],
+    ledger: &Ledger,
+) -> Recovery {
     let injected = Instant::now();
     let mut healed = heal_after.is_none().then_some(injected);
     let (mut n, mut last_why, mut stale, mut refused) = (0, String::new(), 0, 0);
@@ -46,7 +54,9 @@ pub(crate) async fn recover(t: &mut Topology, fault: Fault, heal_after: Option<D
         // Probed during the fault too (its failures are counted), but
         // recovered only once the fault has ended.
         match (probe(t, n, token, board, watchers, ledger).await, healed) {
-            (Ok(()), Some(healed)) => return Recovery { down: Some(injected.elapsed()), after_heal: Some(healed.elapsed()), stale, refused },
+            (Ok(()), Some(healed)) => {
+                return Recovery { down: Some(injected.elapsed()), after_heal: Some(healed.elapsed()), stale, refused };
+            }
             (Ok(()), None) => {}
             (Err(why), _) => {
                 let what = why.split(" [").next().unwrap_or_default().to_owned();
@@ -70,7 +80,9 @@ async fn says_replica_behind(t: &Topology) -> bool {
     let Some(addr) = t.procs.iter().find(|p| p.name == "query-b").map(|p| p.addr) else { return false };
     let allowed = crate::topology::REPLICA_MAX_LAG_MS as f64 / 1000.0;
     let ready = client::readyz(addr).await;
-    let ready_says = ready.is_some_and(|a| a.status == StatusCode::SERVICE_UNAVAILABLE && a.body["checks"]["replicaLagSeconds"].as_f64().is_some_and(|l| l > allowed));
+    let ready_says = ready.is_some_and(|a| {
+        a.status == StatusCode::SERVICE_UNAVAILABLE && a.body["checks"]["replicaLagSeconds"].as_f64().is_some_and(|l| l > allowed)
+    });
     let metrics = client::get_text(addr, "/metrics").await.unwrap_or_default();
     let metric = metrics.lines().find_map(|l| l.strip_prefix("sunday_replica_lag_seconds ")).and_then(|v| v.trim().parse::<f64>().ok());
     ready_says && metric.is_some_and(|l| l > allowed)

@@ -117,10 +117,14 @@ impl Topology {
             ("SUNDAY_RATE_READS".to_owned(), "0".to_owned()),
             ("SUNDAY_LOG".to_owned(), "info,sqlx=warn,async_nats=warn".to_owned()),
         ];
-        let migrate = Command::new(env!("CARGO_BIN_EXE_sunday")).arg("migrate").env("DATABASE_URL", &database_url).env("SUNDAY_LOG", "warn").status();
+        let migrate =
+            Command::new(env!("CARGO_BIN_EXE_sunday")).arg("migrate").env("DATABASE_URL", &database_url).env("SUNDAY_LOG", "warn").status();
         assert!(migrate.is_ok_and(|s| s.success()), "sunday migrate");
         let replica = pg.standby();
-        let on_replica = [("DATABASE_READ_URL".to_owned(), replica.url_of("sunday")), ("SUNDAY_REPLICA_MAX_LAG_MS".to_owned(), REPLICA_MAX_LAG_MS.to_string())];
+        let on_replica = [
+            ("DATABASE_READ_URL".to_owned(), replica.url_of("sunday")),
+            ("SUNDAY_REPLICA_MAX_LAG_MS".to_owned(), REPLICA_MAX_LAG_MS.to_string()),
+        ];
         let procs = PROCS
             .iter()
             .map(|(name, role)| {

@@ -72,12 +72,29 @@ impl Ledger {
 
 /// Sends a command until it is acknowledged, starting with API `first` and
 /// moving to the next after each failure; the answer, or `None` after a minute.
-pub(crate) async fn until_acknowledged(apis: &[SocketAddr], first: usize, token: &str, method: Method, path: &str, body: &Value, ledger: &Ledger) -> Option<client::Answer> {
+pub(crate) async fn until_acknowledged(
+    apis: &[SocketAddr],
+    first: usize,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: &Value,
+    ledger: &Ledger,
+) -> Option<client::Answer> {
     let key = Uuid::now_v7().to_string();
     let started = Instant::now();
     let mut i = first;
     while started.elapsed() < Duration::from_secs(60) {
-        let answer = client::send(apis[i % apis.len()], token, method.clone(), path, Some(body), &[("idempotency-key", key.clone())], Duration::from_secs(5)).await;
+        let answer = client::send(
+            apis[i % apis.len()],
+            token,
+            method.clone(),
+            path,
+            Some(body),
+            &[("idempotency-key", key.clone())],
+            Duration::from_secs(5),
+        )
+        .await;
         match answer {
             Some(a) if a.status.is_success() => {
                 ledger.record(Outcome::Acknowledged);
@@ -95,7 +112,15 @@ pub(crate) async fn until_acknowledged(apis: &[SocketAddr], first: usize, token:
 
 /// One writer: creates items on its boards and renames those it created,
 /// until `stop`; holds off while `paused` (so the log can be checked).
-pub(crate) async fn write(n: usize, apis: Vec<SocketAddr>, token: String, boards: Vec<Uuid>, ledger: Arc<Ledger>, paused: watch::Receiver<bool>, stop: watch::Receiver<bool>) {
+pub(crate) async fn write(
+    n: usize,
+    apis: Vec<SocketAddr>,
+    token: String,
+    boards: Vec<Uuid>,
+    ledger: Arc<Ledger>,
+    paused: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) {
     let mut mine: Vec<Uuid> = Vec::new();
     let mut step = n;
     while !*stop.borrow() {
@@ -111,11 +136,29 @@ pub(crate) async fn write(n: usize, apis: Vec<SocketAddr>, token: String, boards
         let rename = !mine.is_empty() && step.is_multiple_of(3);
         let done = if rename {
             let item = mine[step % mine.len()];
-            let answer = until_acknowledged(&apis, step, &token, Method::PUT, &format!("/v1/items/{item}"), &json!({"name": format!("renamed {step}")}), &ledger).await;
+            let answer = until_acknowledged(
+                &apis,
+                step,
+                &token,
+                Method::PUT,
+                &format!("/v1/items/{item}"),
+                &json!({"name": format!("renamed {step}")}),
+                &ledger,
+            )
+            .await;
             answer.map(|_| *locked(&ledger.renamed).entry(item).or_default() += 1)
         } else {
             let (item, board) = (Uuid::now_v7(), boards[step % boards.len()]);
-            let answer = until_acknowledged(&apis, step, &token, Method::POST, "/v1/items", &json!({"id": item, "boardId": board, "name": "created"}), &ledger).await;
+            let answer = until_acknowledged(
+                &apis,
+                step,
+                &token,
+                Method::POST,
+                "/v1/items",
+                &json!({"id": item, "boardId": board, "name": "created"}),
+                &ledger,
+            )
+            .await;
             answer.map(|_| {
                 mine.push(item);
                 locked(&ledger.created).push(item);

@@ -89,7 +89,8 @@ impl Http {
 
     /// `None` when the connection failed (the server went away).
     pub(crate) async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Option<(StatusCode, Value)> {
-        let mut req = Request::builder().method(method).uri(path).header("host", "sunday").header("authorization", format!("Bearer {}", self.token));
+        let mut req =
+            Request::builder().method(method).uri(path).header("host", "sunday").header("authorization", format!("Bearer {}", self.token));
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
@@ -125,7 +126,6 @@ pub(crate) async fn readyz(addr: SocketAddr) -> Option<(StatusCode, Value)> {
     let mut c = Http::connect(addr, Uuid::nil()).await?;
     c.send(Method::GET, "/readyz", None).await
 }
-
 
 /// Kills the process when dropped, so a failing test leaves no server behind.
 pub(crate) struct Running(pub(crate) Child);

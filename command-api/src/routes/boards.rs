@@ -12,7 +12,7 @@ use super::{id_or_new, parsed};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::execute::{Command, execute};
-use crate::extract::{Segment, CommandHeaders, JsonBody, non_null, path_id};
+use crate::extract::{CommandHeaders, JsonBody, Segment, non_null, path_id};
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -117,7 +117,12 @@ fn body_id(raw: &str, field: &str) -> Result<Uuid, ApiError> {
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<CreateBody>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    body: JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
     let b = body.value;
     let workspace_id = body_id(&b.workspace_id, "workspaceId")?;
     let id = id_or_new(b.id);
@@ -134,55 +139,107 @@ pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders
     execute(&s, &caller, &h, &body.canonical, cmd).await
 }
 
-async fn on_board(s: &AppState, caller: &Caller, h: &CommandHeaders, id: &str, canonical: &str, cmd: BoardCommand) -> Result<Response, ApiError> {
+async fn on_board(
+    s: &AppState,
+    caller: &Caller,
+    h: &CommandHeaders,
+    id: &str,
+    canonical: &str,
+    cmd: BoardCommand,
+) -> Result<Response, ApiError> {
     let id = path_id(id, "board")?;
     execute(s, caller, h, canonical, Command::Board { id: Some(id), workspace_id: None, cmd }).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<UpdateBody>) -> Result<Response, ApiError> {
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<UpdateBody>,
+) -> Result<Response, ApiError> {
     let cmd = BoardCommand::Update { name: body.value.name, description: body.value.description };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn archive(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>) -> Result<Response, ApiError> {
+pub async fn archive(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+) -> Result<Response, ApiError> {
     on_board(&s, &caller, &h, &id, "", BoardCommand::Archive).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn add_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<ColumnBody>) -> Result<Response, ApiError> {
+pub async fn add_column(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<ColumnBody>,
+) -> Result<Response, ApiError> {
     let cmd = BoardCommand::AddColumn { column: body.value.into(), fallback_id: Uuid::now_v7() };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn update_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, column)): Segment<(String, String)>, body: JsonBody<UpdateColumnBody>) -> Result<Response, ApiError> {
+pub async fn update_column(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment((id, column)): Segment<(String, String)>,
+    body: JsonBody<UpdateColumnBody>,
+) -> Result<Response, ApiError> {
     let column_id = path_id(&column, "column")?;
     let cmd = BoardCommand::UpdateColumn { column_id, title: body.value.title, settings: body.value.settings };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn remove_column(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, column)): Segment<(String, String)>) -> Result<Response, ApiError> {
+pub async fn remove_column(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment((id, column)): Segment<(String, String)>,
+) -> Result<Response, ApiError> {
     let column_id = path_id(&column, "column")?;
     on_board(&s, &caller, &h, &id, "", BoardCommand::RemoveColumn { column_id }).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn add_group(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<GroupBody>) -> Result<Response, ApiError> {
+pub async fn add_group(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<GroupBody>,
+) -> Result<Response, ApiError> {
     let cmd = BoardCommand::AddGroup { group: body.value.into(), fallback_id: Uuid::now_v7() };
     on_board(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn add_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<MemberBody>) -> Result<Response, ApiError> {
+pub async fn add_member(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<MemberBody>,
+) -> Result<Response, ApiError> {
     let MemberBody { user_id, role } = body.value;
     on_board(&s, &caller, &h, &id, &body.canonical, BoardCommand::AddMember { user_id, role }).await
 }
 
 #[tracing::instrument(skip_all, fields(board_id = %id))]
-pub async fn remove_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, user)): Segment<(String, String)>) -> Result<Response, ApiError> {
+pub async fn remove_member(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment((id, user)): Segment<(String, String)>,
+) -> Result<Response, ApiError> {
     let user_id = path_id(&user, "member")?;
     on_board(&s, &caller, &h, &id, "", BoardCommand::RemoveMember { user_id }).await
 }

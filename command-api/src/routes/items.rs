@@ -13,7 +13,7 @@ use super::{id_or_new, parsed};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::execute::{Command, execute};
-use crate::extract::{Segment, CommandHeaders, JsonBody, non_null, nullable, path_id};
+use crate::extract::{CommandHeaders, JsonBody, Segment, non_null, nullable, path_id};
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -95,7 +95,12 @@ pub struct FileBody {
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<CreateBody>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    body: JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
     let b = body.value;
     let board_id = Uuid::parse_str(&b.board_id)
         .map_err(|_| ApiError::Unprocessable(vec![sunday_domain::FieldError::new("boardId", "must be a UUID")]))?;
@@ -110,13 +115,26 @@ pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders
     execute(&s, &caller, &h, &body.canonical, Command::Item { id: parsed(&id), board_id: Some(board_id), cmd }).await
 }
 
-async fn on_item(s: &AppState, caller: &Caller, h: &CommandHeaders, id: &str, canonical: &str, cmd: ItemCommand) -> Result<Response, ApiError> {
+async fn on_item(
+    s: &AppState,
+    caller: &Caller,
+    h: &CommandHeaders,
+    id: &str,
+    canonical: &str,
+    cmd: ItemCommand,
+) -> Result<Response, ApiError> {
     let id = path_id(id, "item")?;
     execute(s, caller, h, canonical, Command::Item { id: Some(id), board_id: None, cmd }).await
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
-pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<UpdateBody>) -> Result<Response, ApiError> {
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<UpdateBody>,
+) -> Result<Response, ApiError> {
     let cmd = update_command(body.value);
     on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
@@ -128,35 +146,69 @@ pub fn update_command(b: UpdateBody) -> ItemCommand {
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
-pub async fn move_item(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<MoveBody>) -> Result<Response, ApiError> {
+pub async fn move_item(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<MoveBody>,
+) -> Result<Response, ApiError> {
     let cmd = ItemCommand::Move { group_id: body.value.group_id, after: body.value.after_item_id };
     on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
-pub async fn assign(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<AssignBody>) -> Result<Response, ApiError> {
+pub async fn assign(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<AssignBody>,
+) -> Result<Response, ApiError> {
     on_item(&s, &caller, &h, &id, &body.canonical, ItemCommand::Assign { user_id: body.value.user_id }).await
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
-pub async fn unassign(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, user)): Segment<(String, String)>) -> Result<Response, ApiError> {
+pub async fn unassign(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment((id, user)): Segment<(String, String)>,
+) -> Result<Response, ApiError> {
     let user_id = path_id(&user, "assignee")?;
     on_item(&s, &caller, &h, &id, "", ItemCommand::Unassign { user_id }).await
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
-pub async fn delete(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+) -> Result<Response, ApiError> {
     on_item(&s, &caller, &h, &id, "", ItemCommand::Delete).await
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
-pub async fn add_comment(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<CommentBody>) -> Result<Response, ApiError> {
+pub async fn add_comment(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<CommentBody>,
+) -> Result<Response, ApiError> {
     let cmd = ItemCommand::AddComment { id: id_or_new(body.value.id), body: body.value.body };
     on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]
-pub async fn attach_file(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<FileBody>) -> Result<Response, ApiError> {
+pub async fn attach_file(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<FileBody>,
+) -> Result<Response, ApiError> {
     let b = body.value;
     let cmd = ItemCommand::AttachFile { id: id_or_new(b.id), name: b.name, content_type: b.content_type, size: b.size };
     on_item(&s, &caller, &h, &id, &body.canonical, cmd).await

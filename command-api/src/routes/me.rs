@@ -27,7 +27,12 @@ pub struct ProfileBody {
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn update(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<ProfileBody>) -> Result<Response, ApiError> {
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    body: JsonBody<ProfileBody>,
+) -> Result<Response, ApiError> {
     let ProfileBody { first_name, last_name, avatar } = body.value;
     let cmd = Command::Profile(UpdateProfile { first_name, last_name, avatar });
     execute(&s, &caller, &h, &body.canonical, cmd).await

@@ -57,10 +57,13 @@ pub fn settings(_: &mut SchemaGenerator) -> Schema {
 /// A status column needs `settings.labels`; other types take any settings.
 pub fn status_needs_labels(schema: &mut Schema) {
     let others: Vec<&str> = vec!["text", "number", "date", "people", "tags", "checkbox"];
-    schema.insert("anyOf".into(), json!([
-        {"properties": {"type": {"const": "status"}, "settings": {"required": ["labels"]}}, "required": ["settings"]},
-        {"properties": {"type": {"enum": others}}}
-    ]));
+    schema.insert(
+        "anyOf".into(),
+        json!([
+            {"properties": {"type": {"const": "status"}, "settings": {"required": ["labels"]}}, "required": ["settings"]},
+            {"properties": {"type": {"enum": others}}}
+        ]),
+    );
 }
 
 /// `itemData`: column keys to values of a column type (`null` clears one).

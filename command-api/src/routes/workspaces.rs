@@ -9,7 +9,7 @@ use super::{id_or_new, parsed};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::execute::{Command, execute};
-use crate::extract::{Segment, CommandHeaders, JsonBody, non_null, path_id};
+use crate::extract::{CommandHeaders, JsonBody, Segment, non_null, path_id};
 use crate::problem::ApiError;
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -40,21 +40,38 @@ pub struct MemberBody {
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn create(State(s): State<AppState>, caller: Caller, h: CommandHeaders, body: JsonBody<CreateBody>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    body: JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
     let id = id_or_new(body.value.id);
     let cmd = Command::Workspace { id: parsed(&id), cmd: WorkspaceCommand::Create { id, name: body.value.name } };
     execute(&s, &caller, &h, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(workspace_id = %id))]
-pub async fn rename(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<RenameBody>) -> Result<Response, ApiError> {
+pub async fn rename(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<RenameBody>,
+) -> Result<Response, ApiError> {
     let id = path_id(&id, "workspace")?;
     let cmd = Command::Workspace { id: Some(id), cmd: WorkspaceCommand::Rename { name: body.value.name } };
     execute(&s, &caller, &h, &body.canonical, cmd).await
 }
 
 #[tracing::instrument(skip_all, fields(workspace_id = %id))]
-pub async fn add_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment(id): Segment<String>, body: JsonBody<MemberBody>) -> Result<Response, ApiError> {
+pub async fn add_member(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<MemberBody>,
+) -> Result<Response, ApiError> {
     let id = path_id(&id, "workspace")?;
     let MemberBody { user_id, role } = body.value;
     let cmd = Command::Workspace { id: Some(id), cmd: WorkspaceCommand::AddMember { user_id, role } };
@@ -62,7 +79,12 @@ pub async fn add_member(State(s): State<AppState>, caller: Caller, h: CommandHea
 }
 
 #[tracing::instrument(skip_all, fields(workspace_id = %id))]
-pub async fn remove_member(State(s): State<AppState>, caller: Caller, h: CommandHeaders, Segment((id, user)): Segment<(String, String)>) -> Result<Response, ApiError> {
+pub async fn remove_member(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment((id, user)): Segment<(String, String)>,
+) -> Result<Response, ApiError> {
     let id = path_id(&id, "workspace")?;
     let user_id = path_id(&user, "member")?;
     let cmd = Command::Workspace { id: Some(id), cmd: WorkspaceCommand::RemoveMember { user_id } };

@@ -15,7 +15,8 @@ async fn workspace_commands_append_their_events(pool: PgPool) {
     let ws = app.workspace(owner).await;
     let path = format!("/v1/workspaces/{ws}");
     app.ok(Method::PATCH, &path, owner, Some(json!({"name": "Renamed"})), StatusCode::OK).await;
-    let added = app.ok(Method::POST, &format!("{path}/members"), owner, Some(json!({"userId": other, "role": "member"})), StatusCode::OK).await;
+    let added =
+        app.ok(Method::POST, &format!("{path}/members"), owner, Some(json!({"userId": other, "role": "member"})), StatusCode::OK).await;
     assert_eq!(added.version(), 3);
     app.ok(Method::DELETE, &format!("{path}/members/{other}"), owner, None, StatusCode::OK).await;
     assert_eq!(
@@ -53,7 +54,9 @@ async fn board_commands_append_their_events(pool: PgPool) {
     let board = app.ok(Method::POST, "/v1/boards", owner, Some(body), StatusCode::CREATED).await.id();
     let b = format!("/v1/boards/{board}");
     app.ok(Method::PATCH, &b, owner, Some(json!({"name": "Sprint 2"})), StatusCode::OK).await;
-    let col = app.ok(Method::POST, &format!("{b}/columns"), owner, Some(json!({"key": "notes", "title": "Notes", "type": "text"})), StatusCode::OK).await;
+    let col = app
+        .ok(Method::POST, &format!("{b}/columns"), owner, Some(json!({"key": "notes", "title": "Notes", "type": "text"})), StatusCode::OK)
+        .await;
     assert_eq!(col.id(), board);
     let column_id = col.entity_id();
     app.ok(Method::PATCH, &format!("{b}/columns/{column_id}"), owner, Some(json!({"title": "Remarks"})), StatusCode::OK).await;
@@ -67,8 +70,16 @@ async fn board_commands_append_their_events(pool: PgPool) {
     assert_eq!(
         app.stream_types(&format!("board-{board}")).await,
         [
-            "BoardCreated", "BoardUpdated", "ColumnAdded", "ColumnUpdated", "ColumnRemoved", "GroupAdded",
-            "BoardMemberAdded", "BoardMemberRoleChanged", "BoardMemberRemoved", "BoardArchived"
+            "BoardCreated",
+            "BoardUpdated",
+            "ColumnAdded",
+            "ColumnUpdated",
+            "ColumnRemoved",
+            "GroupAdded",
+            "BoardMemberAdded",
+            "BoardMemberRoleChanged",
+            "BoardMemberRemoved",
+            "BoardArchived"
         ]
     );
 }
@@ -96,13 +107,22 @@ async fn item_commands_append_their_events(pool: PgPool) {
     let body = json!({"boardId": board, "name": "Write docs", "itemData": {"status": "To Do", "estimatedHours": 3, "tags": ["docs"], "dueDate": "2026-12-01"}});
     let item = app.ok(Method::POST, "/v1/items", owner, Some(body), StatusCode::CREATED).await.id();
     let i = format!("/v1/items/{item}");
-    app.ok(Method::PUT, &i, mate, Some(json!({"name": "Write more docs", "itemData": {"status": "Done", "tags": null}})), StatusCode::OK).await;
+    app.ok(Method::PUT, &i, mate, Some(json!({"name": "Write more docs", "itemData": {"status": "Done", "tags": null}})), StatusCode::OK)
+        .await;
     app.ok(Method::POST, &format!("{i}/move"), owner, Some(json!({"afterItemId": null})), StatusCode::OK).await;
     app.ok(Method::POST, &format!("{i}/assignees"), owner, Some(json!({"userId": mate})), StatusCode::OK).await;
     app.ok(Method::DELETE, &format!("{i}/assignees/{mate}"), owner, None, StatusCode::OK).await;
     let c = app.ok(Method::POST, &format!("{i}/comments"), mate, Some(json!({"body": "Looks good"})), StatusCode::OK).await;
     assert_eq!(c.id(), item);
-    let f = app.ok(Method::POST, &format!("{i}/files"), mate, Some(json!({"name": "spec.pdf", "contentType": "application/pdf", "size": 1024})), StatusCode::OK).await;
+    let f = app
+        .ok(
+            Method::POST,
+            &format!("{i}/files"),
+            mate,
+            Some(json!({"name": "spec.pdf", "contentType": "application/pdf", "size": 1024})),
+            StatusCode::OK,
+        )
+        .await;
     assert_ne!(f.entity_id(), c.entity_id());
     let deleted = app.ok(Method::DELETE, &i, owner, None, StatusCode::OK).await;
     assert_eq!(deleted.version(), 8);
@@ -137,7 +157,8 @@ async fn commands_that_change_nothing_append_nothing(pool: PgPool) {
     let again = app.ok(Method::POST, &format!("/v1/items/{item}/assignees"), owner, Some(json!({"userId": mate})), StatusCode::OK).await;
     assert_eq!((again.version(), again.position()), (assigned.version(), assigned.position()));
     app.ok(Method::DELETE, &format!("/v1/items/{item}/assignees/{}", Uuid::now_v7()), owner, None, StatusCode::OK).await;
-    app.ok(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "editor"})), StatusCode::OK).await;
+    app.ok(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "editor"})), StatusCode::OK)
+        .await;
     app.ok(Method::PUT, &format!("/v1/items/{item}"), owner, Some(json!({"name": "Task"})), StatusCode::OK).await;
     assert_eq!(app.event_count().await, before);
 }
@@ -184,6 +205,7 @@ async fn items_are_ranked_in_display_order_and_moves_reorder_them(pool: PgPool) 
     .await
     .unwrap_or_default();
     assert_eq!(order, [b, a, c]);
-    let moved_nowhere = app.ok(Method::POST, &format!("/v1/items/{b}/move"), owner, Some(json!({"afterItemId": null})), StatusCode::OK).await;
+    let moved_nowhere =
+        app.ok(Method::POST, &format!("/v1/items/{b}/move"), owner, Some(json!({"afterItemId": null})), StatusCode::OK).await;
     assert_eq!(moved_nowhere.version(), 2, "moving an item where it already is appends nothing");
 }

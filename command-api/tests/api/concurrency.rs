@@ -56,7 +56,9 @@ async fn many_writers_on_one_board_while_its_columns_change(pool: PgPool) {
     let creators: Vec<_> = (0..48)
         .map(|i| {
             let app = app.clone();
-            tokio::spawn(async move { app.send(Method::POST, "/v1/items", Some(owner), Some(json!({"boardId": board, "name": format!("n{i}")}))).await })
+            tokio::spawn(async move {
+                app.send(Method::POST, "/v1/items", Some(owner), Some(json!({"boardId": board, "name": format!("n{i}")}))).await
+            })
         })
         .collect();
     let columns = {

@@ -25,7 +25,9 @@ async fn unauthenticated_requests_are_401(pool: PgPool) {
     assert_eq!(r.header("www-authenticate"), "Bearer");
     rejected(&app, before, r, StatusCode::UNAUTHORIZED).await;
     let forged = format!("{}x", token(user()));
-    let r = app.send_with(Method::POST, "/v1/workspaces", None, Some(json!({"name": "x"})), &[("authorization", &format!("Bearer {forged}"))]).await;
+    let r = app
+        .send_with(Method::POST, "/v1/workspaces", None, Some(json!({"name": "x"})), &[("authorization", &format!("Bearer {forged}"))])
+        .await;
     rejected(&app, before, r, StatusCode::UNAUTHORIZED).await;
     // 401 wins over a malformed body.
     let req = Request::post("/v1/workspaces").header("content-type", "application/json").body(Body::from("{")).unwrap_or_default();
@@ -39,11 +41,15 @@ async fn malformed_bodies_and_wrong_types_are_400(pool: PgPool) {
     let (_, board) = app.board(owner).await;
     let before = app.event_count().await;
     let bearer = format!("Bearer {}", token(owner));
-    let req = Request::post("/v1/items").header("authorization", &bearer).header("content-type", "application/json").body(Body::from("{\"name\":")).unwrap_or_default();
+    let req = Request::post("/v1/items")
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(Body::from("{\"name\":"))
+        .unwrap_or_default();
     rejected(&app, before, app.raw(req).await, StatusCode::BAD_REQUEST).await;
     for body in [
-        json!({"boardId": board}),                            // missing name
-        json!({"boardId": board, "name": 5}),                 // wrong type
+        json!({"boardId": board}),                                   // missing name
+        json!({"boardId": board, "name": 5}),                        // wrong type
         json!({"boardId": board, "name": "x", "description": null}), // null outside itemData
         json!({"boardId": board, "name": "x", "itemData": []}),
     ] {
@@ -71,7 +77,13 @@ async fn non_members_get_404_and_viewers_get_403(pool: PgPool) {
         (owner, Method::PUT, "/v1/items/not-a-uuid".to_owned(), Some(json!({"name": "x"})), StatusCode::NOT_FOUND),
         (viewer, Method::PUT, format!("/v1/items/{item}"), Some(json!({"name": "mine"})), StatusCode::FORBIDDEN),
         (viewer, Method::POST, "/v1/items".to_owned(), Some(json!({"boardId": board, "name": "x"})), StatusCode::FORBIDDEN),
-        (viewer, Method::POST, format!("/v1/boards/{board}/columns"), Some(json!({"key": "k", "title": "K", "type": "text"})), StatusCode::FORBIDDEN),
+        (
+            viewer,
+            Method::POST,
+            format!("/v1/boards/{board}/columns"),
+            Some(json!({"key": "k", "title": "K", "type": "text"})),
+            StatusCode::FORBIDDEN,
+        ),
         (viewer, Method::PATCH, format!("/v1/workspaces/{ws}"), Some(json!({"name": "mine"})), StatusCode::FORBIDDEN),
     ];
     for (who, method, path, body, status) in cases {

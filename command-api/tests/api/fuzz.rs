@@ -16,15 +16,61 @@ use crate::helpers::{TestApp, token, user};
 
 /// Field names the bodies use, so that values land where decoders look.
 const KEYS: &[&str] = &[
-    "id", "name", "description", "boardId", "workspaceId", "groupId", "itemData", "status", "tags", "estimatedHours",
-    "dueDate", "key", "title", "type", "settings", "labels", "color", "afterItemId", "userId", "role", "body",
-    "contentType", "size", "firstName", "lastName", "avatar", "columns", "groups", "priority",
+    "id",
+    "name",
+    "description",
+    "boardId",
+    "workspaceId",
+    "groupId",
+    "itemData",
+    "status",
+    "tags",
+    "estimatedHours",
+    "dueDate",
+    "key",
+    "title",
+    "type",
+    "settings",
+    "labels",
+    "color",
+    "afterItemId",
+    "userId",
+    "role",
+    "body",
+    "contentType",
+    "size",
+    "firstName",
+    "lastName",
+    "avatar",
+    "columns",
+    "groups",
+    "priority",
 ];
 
 /// Strings that mean something somewhere, and strings that mean trouble.
 fn text(ids: Vec<String>) -> impl Strategy<Value = String> {
-    let special = vec!["", " ", "\u{0}", "a\u{0}b", "To Do", "Done", "text", "status", "people", "owner", "viewer", "editor",
-        "#ff0000", "text/plain", "https://x.example/a.png", "2026-02-30", "2026-01-31", "not-a-uuid", "💥", "\u{feff}"];
+    let special = vec![
+        "",
+        " ",
+        "\u{0}",
+        "a\u{0}b",
+        "To Do",
+        "Done",
+        "text",
+        "status",
+        "people",
+        "owner",
+        "viewer",
+        "editor",
+        "#ff0000",
+        "text/plain",
+        "https://x.example/a.png",
+        "2026-02-30",
+        "2026-01-31",
+        "not-a-uuid",
+        "💥",
+        "\u{feff}",
+    ];
     prop_oneof![
         proptest::sample::select(special).prop_map(str::to_owned),
         proptest::sample::select(ids),
@@ -56,13 +102,28 @@ fn json(ids: Vec<String>) -> impl Strategy<Value = Value> {
 }
 
 const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/workspaces"), ("PATCH", "/v1/workspaces/{ws}"), ("POST", "/v1/workspaces/{ws}/members"),
-    ("DELETE", "/v1/workspaces/{ws}/members/{id}"), ("POST", "/v1/boards"), ("PATCH", "/v1/boards/{board}"),
-    ("POST", "/v1/boards/{board}/archive"), ("POST", "/v1/boards/{board}/columns"), ("PATCH", "/v1/boards/{board}/columns/{id}"),
-    ("DELETE", "/v1/boards/{board}/columns/{id}"), ("POST", "/v1/boards/{board}/groups"), ("POST", "/v1/boards/{board}/members"),
-    ("DELETE", "/v1/boards/{board}/members/{id}"), ("POST", "/v1/items"), ("PUT", "/v1/items/{item}"), ("DELETE", "/v1/items/{item}"),
-    ("POST", "/v1/items/{item}/move"), ("POST", "/v1/items/{item}/assignees"), ("DELETE", "/v1/items/{item}/assignees/{id}"),
-    ("POST", "/v1/items/{item}/comments"), ("POST", "/v1/items/{item}/files"), ("PUT", "/v1/me"),
+    ("POST", "/v1/workspaces"),
+    ("PATCH", "/v1/workspaces/{ws}"),
+    ("POST", "/v1/workspaces/{ws}/members"),
+    ("DELETE", "/v1/workspaces/{ws}/members/{id}"),
+    ("POST", "/v1/boards"),
+    ("PATCH", "/v1/boards/{board}"),
+    ("POST", "/v1/boards/{board}/archive"),
+    ("POST", "/v1/boards/{board}/columns"),
+    ("PATCH", "/v1/boards/{board}/columns/{id}"),
+    ("DELETE", "/v1/boards/{board}/columns/{id}"),
+    ("POST", "/v1/boards/{board}/groups"),
+    ("POST", "/v1/boards/{board}/members"),
+    ("DELETE", "/v1/boards/{board}/members/{id}"),
+    ("POST", "/v1/items"),
+    ("PUT", "/v1/items/{item}"),
+    ("DELETE", "/v1/items/{item}"),
+    ("POST", "/v1/items/{item}/move"),
+    ("POST", "/v1/items/{item}/assignees"),
+    ("DELETE", "/v1/items/{item}/assignees/{id}"),
+    ("POST", "/v1/items/{item}/comments"),
+    ("POST", "/v1/items/{item}/files"),
+    ("PUT", "/v1/me"),
 ];
 
 /// A valid-looking body for a route, from the case's picks: most cases are a
@@ -74,12 +135,16 @@ fn base(route: usize, c: &Case, ids: &[String]) -> Value {
     match ROUTES[route].1 {
         "/v1/workspaces" | "/v1/workspaces/{ws}" => json!({"name": t}),
         "/v1/workspaces/{ws}/members" | "/v1/boards/{board}/members" => json!({"userId": id, "role": role}),
-        "/v1/boards" => json!({"workspaceId": ids[c.ids[0]], "name": t, "columns": [{"key": "k", "title": u, "type": kind, "settings": {"labels": [u]}}]}),
+        "/v1/boards" => {
+            json!({"workspaceId": ids[c.ids[0]], "name": t, "columns": [{"key": "k", "title": u, "type": kind, "settings": {"labels": [u]}}]})
+        }
         "/v1/boards/{board}" => json!({"name": t, "description": u}),
         "/v1/boards/{board}/columns" => json!({"key": t, "title": u, "type": kind, "settings": {"labels": [t, u]}}),
         "/v1/boards/{board}/columns/{id}" => json!({"title": t, "settings": {"labels": [u]}}),
         "/v1/boards/{board}/groups" => json!({"title": t, "color": u}),
-        "/v1/items" => json!({"boardId": ids[c.ids[1]], "name": t, "itemData": {"status": u, "tags": [t], "estimatedHours": c.value.clone()}}),
+        "/v1/items" => {
+            json!({"boardId": ids[c.ids[1]], "name": t, "itemData": {"status": u, "tags": [t], "estimatedHours": c.value.clone()}})
+        }
         "/v1/items/{item}" => json!({"name": t, "itemData": {"status": u, "dueDate": t, "priority": c.value.clone()}}),
         "/v1/items/{item}/move" => json!({"groupId": id, "afterItemId": c.value.clone()}),
         "/v1/items/{item}/assignees" => json!({"userId": id}),
@@ -134,16 +199,41 @@ async fn arbitrary_bodies_never_get_a_5xx_and_rejections_append_nothing(pool: Pg
     let (owner, stranger) = (user(), user());
     let (ws, board) = app.board(owner).await;
     let item = app.item(owner, board, "target").await;
-    let ids: Vec<String> = vec![ws.to_string(), board.to_string(), item.to_string(), owner.to_string(), Uuid::now_v7().to_string(), "not-a-uuid".into(), "%00".into(), "%FF%FE".into()];
+    let ids: Vec<String> = vec![
+        ws.to_string(),
+        board.to_string(),
+        item.to_string(),
+        owner.to_string(),
+        Uuid::now_v7().to_string(),
+        "not-a-uuid".into(),
+        "%00".into(),
+        "%FF%FE".into(),
+    ];
     let n = ids.len();
     // Mostly the real resources, as their owner: the cases reach the deciders.
     let id = || prop_oneof![3 => Just(0), 1 => 0..n];
     let as_stranger = proptest::bool::weighted(0.2);
-    let picks = (0..ROUTES.len(), as_stranger, (id(), id(), id(), 0..n).prop_map(|(a, b, c, d)| [a, b, c, d]), [text(ids.clone()), text(ids.clone())], json(ids.clone()));
+    let picks = (
+        0..ROUTES.len(),
+        as_stranger,
+        (id(), id(), id(), 0..n).prop_map(|(a, b, c, d)| [a, b, c, d]),
+        [text(ids.clone()), text(ids.clone())],
+        json(ids.clone()),
+    );
     let mutations = (0u8..9, proptest::sample::select(KEYS).prop_map(str::to_owned), proptest::collection::vec(any::<u8>(), 0..64));
-    let strategy = (picks, mutations, proptest::option::of("[0-9\"W/]{0,6}")).prop_map(|((route, stranger, ids, texts, value), (mutation, field, bytes), if_match)| {
-        Case { route, stranger, ids, texts, value, mutation, field, bytes, if_match }
-    });
+    let strategy = (picks, mutations, proptest::option::of("[0-9\"W/]{0,6}")).prop_map(
+        |((route, stranger, ids, texts, value), (mutation, field, bytes), if_match)| Case {
+            route,
+            stranger,
+            ids,
+            texts,
+            value,
+            mutation,
+            field,
+            bytes,
+            if_match,
+        },
+    );
     let mut runner = TestRunner::default();
     let mut seen = std::collections::BTreeMap::new();
     for _ in 0..600 {
@@ -156,7 +246,9 @@ async fn arbitrary_bodies_never_get_a_5xx_and_rejections_append_nothing(pool: Pg
             .replace("{item}", &pick(2, &item.to_string()))
             .replace("{id}", &ids[case.ids[3]]);
         let who = if case.stranger { stranger } else { owner };
-        let mut req = Request::builder().method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::POST)).uri(&path)
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::POST))
+            .uri(&path)
             .header("authorization", format!("Bearer {}", token(who)))
             .header("content-type", "application/json");
         if let Some(v) = &case.if_match {

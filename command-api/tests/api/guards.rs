@@ -61,7 +61,8 @@ async fn no_write_by_a_member_is_logged_after_their_removal(pool: PgPool) {
         remover.join(owner, ws, board, member, "member", "editor").await;
         let writers: Vec<_> = items.iter().map(|&item| tokio::spawn(write_until_refused(writer.clone(), member, item))).collect();
         tokio::task::yield_now().await;
-        let path = if round % 2 == 0 { format!("/v1/workspaces/{ws}/members/{member}") } else { format!("/v1/boards/{board}/members/{member}") };
+        let path =
+            if round % 2 == 0 { format!("/v1/workspaces/{ws}/members/{member}") } else { format!("/v1/boards/{board}/members/{member}") };
         remover.ok(Method::DELETE, &path, owner, None, StatusCode::OK).await;
         for w in writers {
             accepted += w.await.unwrap_or_else(|e| panic!("writer failed: {e}"));

@@ -47,7 +47,14 @@ async fn nul_characters_in_bodies_are_422_with_the_field(pool: PgPool) {
     let owner = user();
     let (ws, board) = app.board(owner).await;
     let item = app.item(owner, board, "a").await;
-    app.ok(Method::POST, &format!("/v1/boards/{board}/columns"), owner, Some(json!({"key": "notes", "title": "Notes", "type": "text"})), StatusCode::OK).await;
+    app.ok(
+        Method::POST,
+        &format!("/v1/boards/{board}/columns"),
+        owner,
+        Some(json!({"key": "notes", "title": "Notes", "type": "text"})),
+        StatusCode::OK,
+    )
+    .await;
     let before = app.event_count().await;
     let cases = [
         (Method::POST, "/v1/workspaces".to_owned(), json!({"name": "a\u{0}b"}), "name"),
@@ -57,7 +64,12 @@ async fn nul_characters_in_bodies_are_422_with_the_field(pool: PgPool) {
         (Method::PUT, format!("/v1/items/{item}"), json!({"itemData": {"tags": ["ok", "b\u{0}d"]}}), "itemData.tags[1]"),
         (Method::POST, format!("/v1/items/{item}/comments"), json!({"body": "hi\u{0}"}), "body"),
         (Method::POST, format!("/v1/items/{item}/files"), json!({"name": "f\u{0}", "contentType": "text/plain", "size": 1}), "name"),
-        (Method::POST, format!("/v1/boards/{board}/columns"), json!({"key": "k", "title": "K", "type": "text", "settings": {"x": "\u{0}"}}), "column.settings.x"),
+        (
+            Method::POST,
+            format!("/v1/boards/{board}/columns"),
+            json!({"key": "k", "title": "K", "type": "text", "settings": {"x": "\u{0}"}}),
+            "column.settings.x",
+        ),
         (Method::POST, format!("/v1/boards/{board}/groups"), json!({"title": "G\u{0}"}), "group.title"),
         (Method::PUT, "/v1/me".to_owned(), json!({"firstName": "A\u{0}"}), "firstName"),
     ];
@@ -85,9 +97,17 @@ async fn item_values_of_the_wrong_json_type_are_400_after_visibility(pool: PgPoo
     let item = app.item(owner, board, "a").await;
     let before = app.event_count().await;
     let wrong = [
-        json!({"notes": 5}), json!({"status": 1}), json!({"dueDate": 20260101}), json!({"estimatedHours": "2"}),
-        json!({"estimatedHours": true}), json!({"people": "x"}), json!({"people": [1]}), json!({"tags": "a"}),
-        json!({"tags": [1]}), json!({"done": "true"}), json!({"done": 1}),
+        json!({"notes": 5}),
+        json!({"status": 1}),
+        json!({"dueDate": 20260101}),
+        json!({"estimatedHours": "2"}),
+        json!({"estimatedHours": true}),
+        json!({"people": "x"}),
+        json!({"people": [1]}),
+        json!({"tags": "a"}),
+        json!({"tags": [1]}),
+        json!({"done": "true"}),
+        json!({"done": 1}),
     ];
     for data in wrong {
         let key = data.as_object().and_then(|m| m.keys().next().cloned()).unwrap_or_default();
@@ -155,7 +175,14 @@ async fn an_unknown_column_is_404_before_403(pool: PgPool) {
         .await
         .unwrap_or(Value::Null);
     let existing = created["columns"][0]["id"].clone();
-    let r = app.send(Method::PATCH, &format!("/v1/boards/{board}/columns/{}", existing.as_str().unwrap_or_default()), Some(viewer), Some(json!({"title": "x"}))).await;
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/boards/{board}/columns/{}", existing.as_str().unwrap_or_default()),
+            Some(viewer),
+            Some(json!({"title": "x"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
 }
 

@@ -37,7 +37,10 @@ impl Reply {
         self.body["data"]["position"].as_i64().unwrap_or_else(|| panic!("no data.position in {}", self.body))
     }
     pub(crate) fn entity_id(&self) -> Uuid {
-        self.body["data"]["entityId"].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_else(|| panic!("no entityId in {}", self.body))
+        self.body["data"]["entityId"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .unwrap_or_else(|| panic!("no entityId in {}", self.body))
     }
     pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -84,7 +87,14 @@ impl TestApp {
         self.send_with(method, path, user, body, &[]).await
     }
 
-    pub(crate) async fn send_with(&self, method: Method, path: &str, user: Option<Uuid>, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<Uuid>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(u) = user {
             req = req.header("authorization", format!("Bearer {}", token(u)));
@@ -163,7 +173,21 @@ impl TestApp {
 
     /// Adds `user` to the workspace with `ws_role` and to the board with `board_role`.
     pub(crate) async fn join(&self, owner: Uuid, ws: Uuid, board: Uuid, user: Uuid, ws_role: &str, board_role: &str) {
-        self.ok(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": user, "role": ws_role})), StatusCode::OK).await;
-        self.ok(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": user, "role": board_role})), StatusCode::OK).await;
+        self.ok(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/members"),
+            owner,
+            Some(json!({"userId": user, "role": ws_role})),
+            StatusCode::OK,
+        )
+        .await;
+        self.ok(
+            Method::POST,
+            &format!("/v1/boards/{board}/members"),
+            owner,
+            Some(json!({"userId": user, "role": board_role})),
+            StatusCode::OK,
+        )
+        .await;
     }
 }

@@ -28,7 +28,9 @@ async fn the_same_key_with_another_body_is_422(pool: PgPool) {
     let (_, board) = app.board(owner).await;
     app.send_with(Method::POST, "/v1/items", Some(owner), Some(json!({"boardId": board, "name": "A"})), &[("idempotency-key", "k")]).await;
     let before = app.event_count().await;
-    let r = app.send_with(Method::POST, "/v1/items", Some(owner), Some(json!({"boardId": board, "name": "B"})), &[("idempotency-key", "k")]).await;
+    let r = app
+        .send_with(Method::POST, "/v1/items", Some(owner), Some(json!({"boardId": board, "name": "B"})), &[("idempotency-key", "k")])
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert_eq!(app.event_count().await, before);
 }
@@ -53,7 +55,14 @@ async fn concurrent_requests_with_one_key_append_once(pool: PgPool) {
         .map(|_| {
             let app = app.clone();
             tokio::spawn(async move {
-                app.send_with(Method::POST, "/v1/items", Some(owner), Some(json!({"boardId": board, "name": "Race"})), &[("idempotency-key", "race")]).await
+                app.send_with(
+                    Method::POST,
+                    "/v1/items",
+                    Some(owner),
+                    Some(json!({"boardId": board, "name": "Race"})),
+                    &[("idempotency-key", "race")],
+                )
+                .await
             })
         })
         .collect();

@@ -34,10 +34,19 @@ async fn interleaved_writes_through_two_instances_keep_every_change(pool: PgPool
     let item = a.item(owner, board, "Ping-pong").await;
     for round in 0..10 {
         let via = if round % 2 == 0 { &a } else { &b };
-        let r = via.ok(Method::PUT, &format!("/v1/items/{item}"), owner, Some(json!({"name": format!("round {round}")})), StatusCode::OK).await;
+        let r =
+            via.ok(Method::PUT, &format!("/v1/items/{item}"), owner, Some(json!({"name": format!("round {round}")})), StatusCode::OK).await;
         assert_eq!(r.version(), round + 2);
     }
-    let col = b.ok(Method::POST, &format!("/v1/boards/{board}/columns"), owner, Some(json!({"key": "notes", "title": "Notes", "type": "text"})), StatusCode::OK).await;
+    let col = b
+        .ok(
+            Method::POST,
+            &format!("/v1/boards/{board}/columns"),
+            owner,
+            Some(json!({"key": "notes", "title": "Notes", "type": "text"})),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(col.version(), 2);
     // Instance a has not seen the column yet, but decides against it anyway.
     a.ok(Method::PUT, &format!("/v1/items/{item}"), owner, Some(json!({"itemData": {"notes": "hello"}})), StatusCode::OK).await;

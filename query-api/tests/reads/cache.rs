@@ -37,9 +37,11 @@ async fn a_cached_board_is_fresh_after_each_change_in_both_instances(pool: PgPoo
         assert_eq!(there.body["data"]["name"], json!(name), "other instance: {}", there.body);
     }
     // Membership is cached too: a new member reads at once, a removed one is refused at once.
-    let m = sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
+    let m =
+        sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
     assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(m.position())).await.status, StatusCode::NOT_FOUND);
-    let added = sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "viewer"}))).await;
+    let added =
+        sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "viewer"}))).await;
     assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(added.position())).await.status, StatusCode::OK);
     let removed = sys.command(Method::DELETE, &format!("/v1/workspaces/{ws}/members/{mate}"), owner, None).await;
     assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(removed.position())).await.status, StatusCode::NOT_FOUND);
@@ -102,10 +104,15 @@ async fn a_lost_invalidation_is_noticed_with_the_next_one(pool: PgPool) {
     let (ws, board, _) = sys.board(owner).await;
     let (_, elsewhere, _) = sys.board(owner).await;
     sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
-    let added = sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "viewer"}))).await;
+    let added =
+        sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "viewer"}))).await;
     let path = format!("/v1/boards/{board}");
     let wait = |p: i64| vec![("x-sunday-min-position", p.to_string())];
-    assert_eq!(send_to(&other, Method::GET, &path, mate, None, &wait(added.position())).await.status, StatusCode::OK, "cached with mate as a reader");
+    assert_eq!(
+        send_to(&other, Method::GET, &path, mate, None, &wait(added.position())).await.status,
+        StatusCode::OK,
+        "cached with mate as a reader"
+    );
 
     drop_next.store(true, std::sync::atomic::Ordering::SeqCst);
     let removed = sys.command(Method::DELETE, &format!("/v1/boards/{board}/members/{mate}"), owner, None).await;

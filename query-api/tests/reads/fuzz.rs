@@ -14,8 +14,17 @@ use tower::ServiceExt;
 use crate::helpers::{System, user};
 
 const PATHS: &[&str] = &[
-    "/v1/workspaces", "/v1/boards", "/v1/boards/{board}", "/v1/boards/{board}/items", "/v1/boards/{board}/statistics",
-    "/v1/boards/{board}/activity", "/v1/items", "/v1/items/{item}", "/v1/items/{item}/comments", "/v1/items/{item}/activity", "/v1/files",
+    "/v1/workspaces",
+    "/v1/boards",
+    "/v1/boards/{board}",
+    "/v1/boards/{board}/items",
+    "/v1/boards/{board}/statistics",
+    "/v1/boards/{board}/activity",
+    "/v1/items",
+    "/v1/items/{item}",
+    "/v1/items/{item}/comments",
+    "/v1/items/{item}/activity",
+    "/v1/files",
 ];
 const PARAMS: &[&str] = &["limit", "cursor", "status", "assignee", "tag", "q", "groupId", "boardId", "itemId", "workspaceId", "include"];
 
@@ -25,8 +34,10 @@ fn value(ids: Vec<String>) -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>().prop_map(encode),
         proptest::sample::select(ids),
-        proptest::sample::select(vec!["0", "-1", "1", "500", "501", "99999999999999999999", "items", "To%20Do", "%00", "%ZZ", "&&", "=="]).prop_map(str::to_owned),
-        any::<String>().prop_map(|s| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::json!({"r": s, "p": s}).to_string())),
+        proptest::sample::select(vec!["0", "-1", "1", "500", "501", "99999999999999999999", "items", "To%20Do", "%00", "%ZZ", "&&", "=="])
+            .prop_map(str::to_owned),
+        any::<String>()
+            .prop_map(|s| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::json!({"r": s, "p": s}).to_string())),
     ]
 }
 
@@ -40,7 +51,8 @@ async fn arbitrary_query_parameters_and_tokens_never_get_a_5xx(pool: PgPool) {
     let owner = user();
     let (_, board, _) = sys.board(owner).await;
     let item = sys.command(axum::http::Method::POST, "/v1/items", owner, Some(serde_json::json!({"boardId": board, "name": "x"}))).await;
-    let ids = vec![board.to_string(), item.id().to_string(), uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned(), "%FF%FE".to_owned()];
+    let ids =
+        vec![board.to_string(), item.id().to_string(), uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned(), "%FF%FE".to_owned()];
     let query = proptest::collection::vec((proptest::sample::select(PARAMS), value(ids.clone())), 0..5);
     let strategy = (0..PATHS.len(), proptest::sample::select(ids.clone()), query, proptest::option::weighted(0.3, token()));
     let mut runner = TestRunner::default();

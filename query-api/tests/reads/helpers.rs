@@ -33,7 +33,14 @@ struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { wait: Duration::from_secs(5), nats: None, replica: None, feed: Feed::new(), limits: sunday_edge::Limits::default(), max_lag: Duration::from_secs(5) }
+        Self {
+            wait: Duration::from_secs(5),
+            nats: None,
+            replica: None,
+            feed: Feed::new(),
+            limits: sunday_edge::Limits::default(),
+            max_lag: Duration::from_secs(5),
+        }
     }
 }
 
@@ -108,7 +115,12 @@ impl System {
             sunday_projector::announce::publish(&feed, client, &prefix);
         }
         let (stop_tx, stop) = watch::channel(false);
-        let query_config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: wait, rate_limits: limits, replica_max_lag: max_lag };
+        let query_config = sunday_query_api::Config {
+            jwt_secret: Secret::new(SECRET),
+            min_position_wait: wait,
+            rate_limits: limits,
+            replica_max_lag: max_lag,
+        };
         let queries = match replica {
             Some(options) => {
                 let read_pool = schema::pool(options, schema::LIVE, 8).await.unwrap_or_else(|e| panic!("replica pool: {e}"));
@@ -116,12 +128,16 @@ impl System {
                 queries.poll_checkpoint(Duration::from_secs(1), &sunday_runtime::Tasks::new());
                 queries
             }
-            None => QueryState::new(query_config, schema::pool(base.clone(), schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}"))),
+            None => QueryState::new(
+                query_config,
+                schema::pool(base.clone(), schema::LIVE, 8).await.unwrap_or_else(|e| panic!("read pool: {e}")),
+            ),
         };
         queries.follow_feed(&feed);
         let reads = sunday_query_api::routes(queries);
         let projector_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
-        let projector = sunday_projector::Projector { store, pool: projector_pool, config: sunday_projector::Config::default(), feed: feed.clone() };
+        let projector =
+            sunday_projector::Projector { store, pool: projector_pool, config: sunday_projector::Config::default(), feed: feed.clone() };
         sunday_projector::spawn(&sunday_runtime::Tasks::new(), projector, stop);
         let router = sunday_command_api::with_fallbacks(sunday_command_api::routes(commands).merge(reads));
         Self { router, _stop: stop_tx }
@@ -163,24 +179,32 @@ pub(crate) fn token(user: Uuid) -> String {
 }
 
 /// Sends a request as `user` to `router`.
-pub(crate) async fn send_to(router: &Router, method: Method, path: &str, user: Uuid, body: Option<Value>, headers: &[(&str, String)]) -> Reply {
-        let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None };
-        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", mint(&Secret::new(SECRET), &claims)));
-        for (k, v) in headers {
-            req = req.header(*k, v.as_str());
+pub(crate) async fn send_to(
+    router: &Router,
+    method: Method,
+    path: &str,
+    user: Uuid,
+    body: Option<Value>,
+    headers: &[(&str, String)],
+) -> Reply {
+    let claims = Claims { sub: user, exp: chrono::Utc::now().timestamp() + 3600, name: None, email: None };
+    let mut req =
+        Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", mint(&Secret::new(SECRET), &claims)));
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Body::from(b.to_string())
         }
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let resp = router.clone().oneshot(req.body(body).unwrap_or_default()).await.unwrap_or_else(|e| match e {});
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        None => Body::empty(),
+    };
+    let resp = router.clone().oneshot(req.body(body).unwrap_or_default()).await.unwrap_or_else(|e| match e {});
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
 }
 
 /// A second query-API instance, in the manner of another process: its own
@@ -188,7 +212,8 @@ pub(crate) async fn send_to(router: &Router, method: Method, path: &str, user: U
 pub(crate) async fn query_instance(pool: &PgPool, client: &async_nats::Client, prefix: &str) -> Router {
     let base = pool.connect_options().as_ref().clone();
     let read_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("read pool: {e}"));
-    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5), ..Default::default() };
+    let config =
+        sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5), ..Default::default() };
     let state = QueryState::new(config, read_pool);
     state.follow_nats(client, prefix).await.unwrap_or_else(|e| panic!("subscribe: {e}"));
     sunday_command_api::with_fallbacks(sunday_query_api::routes(state))
@@ -199,7 +224,8 @@ pub(crate) async fn query_instance(pool: &PgPool, client: &async_nats::Client, p
 pub(crate) async fn polling_instance(pool: &PgPool) -> Router {
     let base = pool.connect_options().as_ref().clone();
     let read_pool = schema::pool(base, schema::LIVE, 4).await.unwrap_or_else(|e| panic!("read pool: {e}"));
-    let config = sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5), ..Default::default() };
+    let config =
+        sunday_query_api::Config { jwt_secret: Secret::new(SECRET), min_position_wait: Duration::from_secs(5), ..Default::default() };
     let state = QueryState::new(config, read_pool);
     state.poll_checkpoint(Duration::from_millis(50), &sunday_runtime::Tasks::new());
     sunday_command_api::with_fallbacks(sunday_query_api::routes(state))

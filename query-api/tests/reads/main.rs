@@ -1,9 +1,9 @@
 //! Integration tests of the read side: commands through the command API, the
 //! projector running, reads through the query API, on a real PostgreSQL.
 
+mod cache;
 mod fuzz;
 mod hardening;
 mod helpers;
-mod cache;
 mod reads;
 mod replica;

@@ -43,8 +43,24 @@ async fn statistics_follow_assignments_and_deletes(pool: PgPool) {
     let (ws, board, _) = sys.board(owner).await;
     sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
     sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "editor"}))).await;
-    let a = sys.command(Method::POST, "/v1/items", owner, Some(json!({"boardId": board, "name": "a", "itemData": {"status": "Done", "estimatedHours": 2}}))).await.id();
-    let b = sys.command(Method::POST, "/v1/items", owner, Some(json!({"boardId": board, "name": "b", "itemData": {"status": "Done", "estimatedHours": 3}}))).await.id();
+    let a = sys
+        .command(
+            Method::POST,
+            "/v1/items",
+            owner,
+            Some(json!({"boardId": board, "name": "a", "itemData": {"status": "Done", "estimatedHours": 2}})),
+        )
+        .await
+        .id();
+    let b = sys
+        .command(
+            Method::POST,
+            "/v1/items",
+            owner,
+            Some(json!({"boardId": board, "name": "b", "itemData": {"status": "Done", "estimatedHours": 3}})),
+        )
+        .await
+        .id();
     sys.command(Method::POST, &format!("/v1/items/{a}/assignees"), owner, Some(json!({"userId": mate}))).await;
     sys.command(Method::POST, &format!("/v1/items/{b}/assignees"), owner, Some(json!({"userId": mate}))).await;
     let del = sys.command(Method::DELETE, &format!("/v1/items/{a}"), owner, None).await;
@@ -97,7 +113,12 @@ async fn filters_combine(pool: PgPool) {
     let (ws, board, _) = sys.board(owner).await;
     sys.command(Method::POST, &format!("/v1/workspaces/{ws}/members"), owner, Some(json!({"userId": mate, "role": "member"}))).await;
     sys.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, Some(json!({"userId": mate, "role": "editor"}))).await;
-    let specs = [("Alpha bug", "Done", vec!["x", "y"]), ("beta BUG", "Done", vec!["x"]), ("gamma", "To Do", vec!["x", "y"]), ("100%_sure", "Done", vec![])];
+    let specs = [
+        ("Alpha bug", "Done", vec!["x", "y"]),
+        ("beta BUG", "Done", vec!["x"]),
+        ("gamma", "To Do", vec!["x", "y"]),
+        ("100%_sure", "Done", vec![]),
+    ];
     let mut made = Vec::new();
     for (name, status, tags) in specs {
         let body = json!({"boardId": board, "name": name, "itemData": {"status": status, "tags": tags}});
@@ -165,7 +186,15 @@ async fn an_unchanged_read_answers_304_to_its_etag(pool: PgPool) {
     let again = sys.send(Method::GET, &format!("/v1/boards/{board}"), owner, None, &[("if-none-match", etag.clone())]).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     let renamed = sys.command(Method::PATCH, &format!("/v1/boards/{board}"), owner, Some(json!({"name": "New"}))).await;
-    let after = sys.send(Method::GET, &format!("/v1/boards/{board}"), owner, None, &[("if-none-match", etag), ("x-sunday-min-position", renamed.position().to_string())]).await;
+    let after = sys
+        .send(
+            Method::GET,
+            &format!("/v1/boards/{board}"),
+            owner,
+            None,
+            &[("if-none-match", etag), ("x-sunday-min-position", renamed.position().to_string())],
+        )
+        .await;
     assert_eq!(after.status, StatusCode::OK);
     assert_eq!(after.data()["name"], "New");
 }
@@ -189,7 +218,14 @@ async fn comments_and_files_read_back(pool: PgPool) {
     for i in 0..3 {
         sys.command(Method::POST, &format!("/v1/items/{item}/comments"), owner, Some(json!({"body": format!("c{i}")}))).await;
     }
-    let f = sys.command(Method::POST, &format!("/v1/items/{item}/files"), owner, Some(json!({"name": "a.png", "contentType": "image/png", "size": 42}))).await;
+    let f = sys
+        .command(
+            Method::POST,
+            &format!("/v1/items/{item}/files"),
+            owner,
+            Some(json!({"name": "a.png", "contentType": "image/png", "size": 42})),
+        )
+        .await;
     let comments = sys.read(&format!("/v1/items/{item}/comments?limit=2"), owner, f.position()).await;
     let bodies: Vec<&str> = comments.data().as_array().into_iter().flatten().filter_map(|c| c["body"].as_str()).collect();
     assert_eq!(bodies, ["c0", "c1"], "oldest first");

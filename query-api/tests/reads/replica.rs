@@ -9,8 +9,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use sunday_testkit::postgres::Cluster;
 use crate::helpers::{System, user};
+use sunday_testkit::postgres::Cluster;
 
 #[tokio::test]
 async fn reads_on_a_replica_wait_for_what_it_has_replayed() {

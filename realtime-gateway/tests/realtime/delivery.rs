@@ -119,7 +119,8 @@ async fn a_socket_that_never_reads_is_closed_and_the_room_goes_on(pool: PgPool) 
     let mut n = 0;
     while sys.gateway.metrics().slow_consumer_closes() == 0 {
         assert!(n < 5_000, "the sleeper was never closed");
-        sys.command(Method::POST, "/v1/items", owner, json!({"boardId": board, "name": format!("big {n}"), "description": description})).await;
+        sys.command(Method::POST, "/v1/items", owner, json!({"boardId": board, "name": format!("big {n}"), "description": description}))
+            .await;
         n += 1;
     }
     sys.item(owner, board, "after the close").await;

@@ -14,11 +14,39 @@ use crate::helpers::*;
 
 /// (Not `ping`: the test's own ping marks the end of each batch.)
 const EVENTS: &[&str] = &["join-board", "leave-board", "presence-update", "cursor-move", "optimistic-update", "nonsense", "", "PING"];
-const KEYS: &[&str] = &["boardId", "sincePosition", "status", "position", "x", "y", "elementId", "updateId", "type", "data", "itemId", "baseVersion", "changes", "name", "itemData"];
+const KEYS: &[&str] = &[
+    "boardId",
+    "sincePosition",
+    "status",
+    "position",
+    "x",
+    "y",
+    "elementId",
+    "updateId",
+    "type",
+    "data",
+    "itemId",
+    "baseVersion",
+    "changes",
+    "name",
+    "itemData",
+];
 
 fn json(ids: Vec<String>) -> impl Strategy<Value = Value> {
-    let strings = prop_oneof![proptest::sample::select(ids), any::<String>(), Just("\u{0}".to_owned()), Just("item_update".to_owned()), Just("idle".to_owned())];
-    let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), any::<i64>().prop_map(Value::from), any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)), strings.prop_map(Value::from)];
+    let strings = prop_oneof![
+        proptest::sample::select(ids),
+        any::<String>(),
+        Just("\u{0}".to_owned()),
+        Just("item_update".to_owned()),
+        Just("idle".to_owned())
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        strings.prop_map(Value::from)
+    ];
     let keys = prop_oneof![proptest::sample::select(KEYS).prop_map(str::to_owned), any::<String>()];
     leaf.prop_recursive(3, 24, 5, move |inner| {
         prop_oneof![

@@ -103,7 +103,12 @@ impl System {
         queries.follow_feed(&feed);
         let projector_pool = schema::pool(base, schema::LIVE, 3).await.unwrap_or_else(|e| panic!("projector pool: {e}"));
         let tasks = sunday_runtime::Tasks::new();
-        let projector = sunday_projector::Projector { store: store.clone(), pool: projector_pool, config: sunday_projector::Config::default(), feed: feed.clone() };
+        let projector = sunday_projector::Projector {
+            store: store.clone(),
+            pool: projector_pool,
+            config: sunday_projector::Config::default(),
+            feed: feed.clone(),
+        };
         sunday_projector::spawn(&tasks, projector, stop.clone());
         let bus = match nats {
             Some(Nats { client, prefix, publish }) => {
@@ -116,7 +121,8 @@ impl System {
             None => Bus::Log,
         };
         let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..config };
-        let gateway = Gateway::start(config, store.clone(), commands.clone(), reads.clone(), bus, &tasks).await.unwrap_or_else(|e| panic!("{e}"));
+        let gateway =
+            Gateway::start(config, store.clone(), commands.clone(), reads.clone(), bus, &tasks).await.unwrap_or_else(|e| panic!("{e}"));
         let router = sunday_command_api::routes(commands.clone())
             .merge(sunday_query_api::routes(queries))
             .layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
@@ -129,7 +135,8 @@ impl System {
     pub(crate) async fn second_gateway(&self, client: async_nats::Client, prefix: &str) -> (Gateway, SocketAddr) {
         let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..Default::default() };
         let bus = Bus::Nats { client, prefix: prefix.to_owned() };
-        let gateway = Gateway::start(config, self.store.clone(), self.commands.clone(), self.reads.clone(), bus, &sunday_runtime::Tasks::new()).await;
+        let gateway =
+            Gateway::start(config, self.store.clone(), self.commands.clone(), self.reads.clone(), bus, &sunday_runtime::Tasks::new()).await;
         let gateway = gateway.unwrap_or_else(|e| panic!("{e}"));
         let addr = serve(gateway.routes()).await;
         (gateway, addr)
@@ -146,7 +153,14 @@ impl System {
         self.send_with(method, path, user, body, &[]).await
     }
 
-    pub(crate) async fn send_with(&self, method: Method, path: &str, user: Uuid, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        user: Uuid,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", token(user)));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -181,10 +195,8 @@ impl System {
     pub(crate) async fn published(&self, position: i64) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while tokio::time::Instant::now() < deadline {
-            let at: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM publisher_checkpoints")
-                .fetch_one(self.store.pool())
-                .await
-                .unwrap_or(None);
+            let at: Option<i64> =
+                sqlx::query_scalar("SELECT max(position) FROM publisher_checkpoints").fetch_one(self.store.pool()).await.unwrap_or(None);
             if at.is_some_and(|p| p >= position) {
                 return;
             }

@@ -14,9 +14,7 @@ async fn an_update_is_acknowledged_and_a_stale_one_is_rejected_with_the_current_
     let item = id(&sys.item(owner, board, "draft").await);
     let mut c = Client::connect(sys.addr, owner).await;
     c.join(board).await;
-    let update = |update_id: &str, base: u64, name: &str| {
-        json!({"updateId": update_id, "type": "item_update", "data": {"itemId": item, "baseVersion": base, "changes": {"name": name}}})
-    };
+    let update = |update_id: &str, base: u64, name: &str| json!({"updateId": update_id, "type": "item_update", "data": {"itemId": item, "baseVersion": base, "changes": {"name": name}}});
     c.send("optimistic-update", update("u1", 1, "first")).await;
     let ack = c.expect("update-ack").await;
     assert_eq!(ack["data"]["updateId"], "u1");
@@ -32,7 +30,11 @@ async fn an_update_is_acknowledged_and_a_stale_one_is_rejected_with_the_current_
     assert_eq!(rejected["data"]["current"]["name"], "theirs", "{rejected}");
     assert_eq!(rejected["data"]["current"]["version"], 3);
 
-    c.send("optimistic-update", json!({"updateId": "u3", "type": "item_update", "data": {"itemId": item, "changes": {"itemData": {"nope": 1}}}})).await;
+    c.send(
+        "optimistic-update",
+        json!({"updateId": "u3", "type": "item_update", "data": {"itemId": item, "changes": {"itemData": {"nope": 1}}}}),
+    )
+    .await;
     let invalid = c.expect("update-rejected").await;
     assert_eq!(invalid["data"]["status"], 422, "{invalid}");
     assert_eq!(invalid["data"]["current"]["version"], 3);
