@@ -197,7 +197,7 @@ async fn run(state: &AppState, ctx: &Ctx<'_>, headers: &CommandHeaders, command:
         }
         let (answer, appended) = match &plan.decision {
             Decision::Append(event) => {
-                let entity_id = event.created_entity();
+                let entity_id = event.added_entity();
                 let record = idempotency(plan.aggregate_id, entity_id);
                 let new_event = new_event(&plan, event.clone(), ctx, headers);
                 let request = AppendRequest {

@@ -1,8 +1,8 @@
 //! What an event is about, answered once beside the events for every reader:
 //! its subject (for activity), the item it belongs to (for folding onto a
-//! board), the sub-entity it creates under a client-chosen id (for the
-//! store-wide uniqueness of those ids), and what it changes about who may
-//! read a board (for the gateway's access).
+//! board), the sub-entities it creates under client-chosen ids (unique
+//! store-wide, so the store refuses a reuse), and what it changes about who
+//! may read a board (for the gateway's access).
 
 use uuid::Uuid;
 
@@ -89,15 +89,27 @@ impl DomainEvent {
         })
     }
 
-    /// The sub-entity the event creates under an id its client chose
-    /// (a column, a group, a comment, a file); such ids are unique store-wide.
-    pub fn created_entity(&self) -> Option<Uuid> {
+    /// The ids of the sub-entities (columns, groups, comments, files) the
+    /// event creates. They are unique across the whole store, like stream ids:
+    /// the store refuses an append that would reuse one.
+    pub fn created_entities(&self) -> Vec<Uuid> {
         match self {
-            DomainEvent::ColumnAdded(c) => Some(c.column.id),
-            DomainEvent::GroupAdded(g) => Some(g.group.id),
-            DomainEvent::CommentAdded(c) => Some(c.comment_id),
-            DomainEvent::FileAttached(f) => Some(f.file_id),
-            _ => None,
+            Self::BoardCreated(c) => c.columns.iter().map(|col| col.id).chain(c.groups.iter().map(|g| g.id)).collect(),
+            Self::ColumnAdded(a) => vec![a.column.id],
+            Self::GroupAdded(g) => vec![g.group.id],
+            Self::CommentAdded(c) => vec![c.comment_id],
+            Self::FileAttached(f) => vec![f.file_id],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The one sub-entity the event adds to an existing board or item (a
+    /// column, a group, a comment, a file), whose id a command's answer
+    /// carries as `entityId`.
+    pub fn added_entity(&self) -> Option<Uuid> {
+        match self {
+            Self::BoardCreated(_) => None,
+            other => other.created_entities().first().copied(),
         }
     }
 
@@ -121,8 +133,8 @@ mod tests {
     fn an_item_event_is_about_its_item_and_a_comment_is_about_itself_but_belongs_to_its_item() {
         let (item, comment) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let deleted = DomainEvent::ItemDeleted(ItemDeleted { item_id: item });
-        assert_eq!((deleted.subject(), deleted.item_id(), deleted.created_entity()), ((Entity::Item, item), Some(item), None));
+        assert_eq!((deleted.subject(), deleted.item_id(), deleted.added_entity()), ((Entity::Item, item), Some(item), None));
         let added = DomainEvent::CommentAdded(CommentAdded { item_id: item, comment_id: comment, body: "b".into() });
-        assert_eq!((added.subject(), added.item_id(), added.created_entity()), ((Entity::Comment, comment), Some(item), Some(comment)));
+        assert_eq!((added.subject(), added.item_id(), added.added_entity()), ((Entity::Comment, comment), Some(item), Some(comment)));
     }
 }

@@ -270,20 +270,6 @@ impl DomainEvent {
         }
     }
 
-    /// The ids of the sub-entities (columns, groups, comments, files) the
-    /// event creates. They are unique across the whole store, like stream ids:
-    /// the store refuses an append that would reuse one.
-    pub fn created_entities(&self) -> Vec<Uuid> {
-        match self {
-            Self::BoardCreated(c) => c.columns.iter().map(|col| col.id).chain(c.groups.iter().map(|g| g.id)).collect(),
-            Self::ColumnAdded(a) => vec![a.column.id],
-            Self::GroupAdded(g) => vec![g.group.id],
-            Self::CommentAdded(c) => vec![c.comment_id],
-            Self::FileAttached(f) => vec![f.file_id],
-            _ => Vec::new(),
-        }
-    }
-
     /// The schema version this build writes for the event's type.
     pub fn schema_version(&self) -> u16 {
         current_schema_version(self.event_type())
