@@ -269,6 +269,7 @@ async fn a_leader_whose_lock_connection_dies_steps_down_and_is_elected_again(poo
     // The lock's connection dies (a network blip, an administrator).
     let killed: i64 = sqlx::query_scalar(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND classid = x'53554e44'::int AND objid = x'41590001'::int",
     )
     .fetch_one(&pool)
@@ -316,7 +317,7 @@ async fn a_swap_gives_way_to_a_reader_whose_locks_cross_it(pool: PgPool) {
     });
     let mut waiting = 0i64;
     for _ in 0..500 {
-        waiting = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted").fetch_one(&pool).await.unwrap_or(0);
+        waiting = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").fetch_one(&pool).await.unwrap_or(0);
         if waiting > 0 {
             break;
         }
