@@ -177,6 +177,8 @@ CREATE INDEX rm_activity_item_idx ON rm_activity_log (item_id, position DESC);
 
 -- Adds `delta` to the counter `label` of a JSON object of counters, dropping
 -- counters that reach zero (statistics' byStatus and byAssignee).
+-- Not called since the statistics write binds its labels as arrays
+-- (projector/src/stats.rs); dropped at the next SCHEMA_VERSION.
 CREATE FUNCTION rm_bump(counters jsonb, label text, delta integer) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE

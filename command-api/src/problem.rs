@@ -122,14 +122,9 @@ impl From<BodyError> for ApiError {
     }
 }
 
-impl From<Problem> for ApiError {
-    /// An edge failure (authentication) as the command API's own.
-    fn from(p: Problem) -> Self {
-        match p.kind {
-            ErrorKind::Unauthorized => Self::Unauthorized(p.detail),
-            ErrorKind::RateLimited => p.limited.map_or(Self::Unavailable, Self::TooManyRequests),
-            _ => Self::BadRequest(p.detail),
-        }
+impl From<sunday_edge::Unauthenticated> for ApiError {
+    fn from(e: sunday_edge::Unauthenticated) -> Self {
+        Self::Unauthorized(e.to_string())
     }
 }
 

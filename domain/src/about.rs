@@ -69,7 +69,11 @@ impl DomainEvent {
             E::CommentAdded(c) => (Entity::Comment, c.comment_id),
             E::FileAttached(f) => (Entity::File, f.file_id),
             E::UserProfileUpdated(p) => (Entity::User, p.user_id),
-            item => (Entity::Item, item.item_id().unwrap_or_default()),
+            E::ItemCreated(x) => (Entity::Item, x.item_id),
+            E::ItemUpdated(x) => (Entity::Item, x.item_id),
+            E::ItemMoved(x) => (Entity::Item, x.item_id),
+            E::ItemAssigned(x) | E::ItemUnassigned(x) => (Entity::Item, x.item_id),
+            E::ItemDeleted(x) => (Entity::Item, x.item_id),
         }
     }
 

@@ -89,3 +89,21 @@ fn is_json(headers: &HeaderMap) -> bool {
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_bodies_ignore_key_order_and_spacing() {
+        let a: JsonBody<serde_json::Value> = parse_json(br#"{"b": 1, "a": [1, 2]}"#).unwrap_or_else(|_| panic!());
+        let b: JsonBody<serde_json::Value> = parse_json(br#"{"a":[1,2],"b":1}"#).unwrap_or_else(|_| panic!());
+        assert_eq!(a.canonical, b.canonical);
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_or_do_not_fit_are_told_apart() {
+        assert!(matches!(parse_json::<serde_json::Value>(b"{"), Err(BodyError::Malformed(_))));
+        assert!(matches!(parse_json::<u8>(b"\"x\""), Err(BodyError::Shape(_))));
+    }
+}

@@ -10,4 +10,4 @@ pub mod token;
 
 pub use problem::{ErrorKind, Problem};
 pub use rate::{Allowed, Kind, Limited, Limits, RateLimits};
-pub use token::{Claims, Secret, TokenError};
+pub use token::{Claims, Secret, TokenError, Unauthenticated};

@@ -126,10 +126,26 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// What a request without a token is told.
 pub const NO_TOKEN: &str = "an Authorization: Bearer <JWT> header is required";
 
-/// The caller a token names, or the 401 to answer with.
-pub fn authenticate(secret: &Secret, token: Option<&str>, missing: &str, now: i64) -> Result<Claims, Problem> {
-    let token = token.ok_or_else(|| Problem::new(ErrorKind::Unauthorized, missing))?;
-    verify(secret, token, now).map_err(|e| Problem::new(ErrorKind::Unauthorized, e.to_string()))
+/// Why a request is not authenticated: each service answers it with its 401.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unauthenticated {
+    /// No token came; the text says where one is expected.
+    #[error("{0}")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Refused(#[from] TokenError),
+}
+
+impl From<Unauthenticated> for Problem {
+    fn from(e: Unauthenticated) -> Self {
+        Problem::new(ErrorKind::Unauthorized, e.to_string())
+    }
+}
+
+/// The caller a token names; `missing` is what a request without one is told.
+pub fn authenticate(secret: &Secret, token: Option<&str>, missing: &'static str, now: i64) -> Result<Claims, Unauthenticated> {
+    let token = token.ok_or(Unauthenticated::Missing(missing))?;
+    Ok(verify(secret, token, now)?)
 }
 
 #[cfg(test)]
@@ -207,6 +223,16 @@ mod tests {
             h.insert(AUTHORIZATION, value.parse().unwrap_or_else(|_| unreachable!()));
             assert_eq!(bearer(&h), token, "{value}");
         }
+    }
+
+    #[test]
+    fn authentication_says_why_it_failed() {
+        let s = Secret::new("k");
+        assert_eq!(authenticate(&s, None, NO_TOKEN, 1), Err(Unauthenticated::Missing(NO_TOKEN)));
+        assert_eq!(authenticate(&s, Some("abc"), NO_TOKEN, 1), Err(Unauthenticated::Refused(TokenError::Malformed)));
+        let t = mint(&s, &claims(2_000));
+        assert_eq!(authenticate(&s, Some(&t), NO_TOKEN, 1_000).map(|c| c.sub), Ok(Uuid::from_u128(5)));
+        assert_eq!(Problem::from(Unauthenticated::Missing(NO_TOKEN)).kind, ErrorKind::Unauthorized);
     }
 
     #[test]

@@ -54,20 +54,24 @@ pub(crate) enum Change {
 }
 
 /// Moves a board's version and update time after an event of its own stream,
-/// with the event's `change`.
+/// with the event's `change` (one statement for every kind of change).
 pub(crate) async fn touch(tx: &mut Tx, e: &RecordedEvent, board: Uuid, change: Change) -> R {
-    let (sql, members) = match change {
-        Change::Version => ("UPDATE rm_boards SET updated_at = $2, version = $3 WHERE board_id = $1", 0),
-        Change::Archived => ("UPDATE rm_boards SET updated_at = $2, version = $3, archived = true WHERE board_id = $1", 0),
-        Change::Members(d) => {
-            ("UPDATE rm_boards SET updated_at = $2, version = $3, member_count = member_count + $4 WHERE board_id = $1", d)
-        }
+    let (archived, members) = match change {
+        Change::Version => (false, 0),
+        Change::Archived => (true, 0),
+        Change::Members(d) => (false, d),
     };
-    let mut q = sqlx::query(sql).bind(board).bind(e.occurred_at).bind(version(e));
-    if let Change::Members(_) = change {
-        q = q.bind(members);
-    }
-    let done = q.execute(&mut *tx).await?;
+    let done = sqlx::query(
+        "UPDATE rm_boards SET updated_at = $2, version = $3, archived = archived OR $4, member_count = member_count + $5 \
+         WHERE board_id = $1",
+    )
+    .bind(board)
+    .bind(e.occurred_at)
+    .bind(version(e))
+    .bind(archived)
+    .bind(members)
+    .execute(&mut *tx)
+    .await?;
     expect_rows(done.rows_affected(), 1, e, "rm_boards")
 }
 

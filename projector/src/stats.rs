@@ -110,11 +110,16 @@ fn changed(counters: HashMap<String, i32>) -> (Vec<String>, Vec<i32>) {
 }
 
 /// `counters` (a JSON object of labels to counts) moved by the bound
-/// labels and deltas; a count that reaches zero leaves the object.
+/// labels and deltas; a count that reaches zero leaves the object, and
+/// without labels to move the object stays as it is (not rebuilt).
 macro_rules! bumped {
     ($counters:literal, $labels:literal, $deltas:literal) => {
         concat!(
-            "(SELECT coalesce(jsonb_object_agg(k, n), '{}'::jsonb) FROM (SELECT k, sum(n)::int AS n FROM (",
+            "CASE WHEN cardinality(",
+            $labels,
+            "::text[]) = 0 THEN ",
+            $counters,
+            " ELSE (SELECT coalesce(jsonb_object_agg(k, n), '{}'::jsonb) FROM (SELECT k, sum(n)::int AS n FROM (",
             "SELECT key AS k, value::int AS n FROM jsonb_each_text(",
             $counters,
             ") ",
@@ -122,7 +127,7 @@ macro_rules! bumped {
             $labels,
             "::text[], ",
             $deltas,
-            "::int[])) u GROUP BY k HAVING sum(n) > 0) x)"
+            "::int[])) u GROUP BY k HAVING sum(n) > 0) x) END"
         )
     };
 }

@@ -230,7 +230,29 @@ async fn live_projection_of_ten_thousand_random_commands_equals_a_rebuild(pool: 
     caught_up(&store, &pool).await;
     let live = checksums(&pool).await;
     projector.stop().await;
+    // Statistics are summed event by event; they must equal a recount of the
+    // items (so a status or an assignee whose count reaches zero is gone).
+    assert_eq!(
+        statistics(&pool, "SELECT board_id, item_count, estimated_hours_total, by_status, by_assignee FROM rm.rm_board_stats").await,
+        statistics(&pool, RECOUNT).await
+    );
     assert_eq!(live, rebuilt(&store, &pool).await);
+}
+
+/// Every board's statistics counted afresh from its live items.
+const RECOUNT: &str = "SELECT b.board_id, count(i.item_id)::int, coalesce(sum((i.item_data->>'estimatedHours')::float8::numeric), 0), \
+       coalesce((SELECT jsonb_object_agg(st, c) FROM (SELECT item_data->>'status' st, count(*) c FROM rm.rm_items \
+          WHERE board_id = b.board_id AND deleted_at IS NULL AND item_data ? 'status' GROUP BY 1) x), '{}'), \
+       coalesce((SELECT jsonb_object_agg(a::text, c) FROM (SELECT unnest(assignees) a, count(*) c FROM rm.rm_items \
+          WHERE board_id = b.board_id AND deleted_at IS NULL GROUP BY 1) y), '{}') \
+     FROM rm.rm_board_stats b LEFT JOIN rm.rm_items i ON i.board_id = b.board_id AND i.deleted_at IS NULL GROUP BY b.board_id";
+
+/// Statistics rows as text, by board.
+async fn statistics(pool: &PgPool, sql: &str) -> Vec<String> {
+    let wrapped = format!("SELECT s::text FROM ({sql}) s ORDER BY 1");
+    let rows: Vec<String> = sqlx::query_scalar(&wrapped).fetch_all(pool).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!rows.is_empty(), "there are boards");
+    rows
 }
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]

@@ -1,8 +1,10 @@
 //! Edges of the projector: an acknowledged event is never dropped (an event
 //! whose write changes nothing it was meant to, a row that is missing or one
 //! that is there already, fails its batch, leaves the checkpoint where it was
-//! and is counted, instead of being skipped), and activity lands in the
-//! month partition of its UTC month whatever the server's time zone.
+//! and is counted, instead of being skipped), activity lands in the
+//! month partition of its UTC month whatever the server's time zone, a
+//! rebuild's swap gives way to readers, and statistics counters that reach
+//! zero leave.
 
 use sqlx::PgPool;
 use sunday_domain::DomainEvent;
@@ -330,4 +332,38 @@ async fn a_swap_gives_way_to_a_reader_whose_locks_cross_it(pool: PgPool) {
     reader.commit().await.unwrap_or_else(|e| panic!("{e}"));
     let swapped = rebuild.await.unwrap_or_else(|e| Err(e.to_string()));
     assert!(swapped.is_ok(), "the swap tried again once the reader was done: {swapped:?}");
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn statistics_drop_a_status_or_an_assignee_whose_count_reaches_zero(pool: PgPool) {
+    let rm = read_models(&pool).await;
+    let mut log = Log { events: Vec::new(), workspace: Uuid::now_v7(), board: Uuid::now_v7() };
+    let (created, group) = board(&mut log);
+    let (item, mate) = (Uuid::now_v7(), Uuid::from_u128(7));
+    let update = |name: Option<&str>, status: Option<&str>| {
+        let item_data = status.map(|s| ("status".to_owned(), serde_json::json!(s))).into_iter().collect();
+        DomainEvent::ItemUpdated(ItemUpdated { item_id: item, name: name.map(str::to_owned), description: None, item_data })
+    };
+    let events = vec![
+        log.item(item, group),
+        log.record(StreamId::item(item), 2, update(None, Some("Done"))),
+        log.record(StreamId::item(item), 3, DomainEvent::ItemAssigned(ItemAssignment { item_id: item, user_id: mate })),
+    ];
+    let board_id = log.board;
+    let stats = || async {
+        let sql = format!("SELECT (by_status::text, by_assignee::text) FROM rm_board_stats WHERE board_id = '{board_id}'");
+        sqlx::query_scalar::<_, (String, String)>(&sql).fetch_one(&rm).await.unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut at = apply_batch(&rm, 0, &[created, events].concat()).await.unwrap_or_else(|e| panic!("{e}")).position;
+    let counted = (r#"{"Done": 1}"#.to_owned(), format!(r#"{{"{mate}": 1}}"#));
+    assert_eq!(stats().await, counted);
+    // A change that moves no counter leaves them as they are.
+    let renamed = log.record(StreamId::item(item), 4, update(Some("n"), None));
+    at = apply_batch(&rm, at, &[renamed]).await.unwrap_or_else(|e| panic!("{e}")).position;
+    assert_eq!(stats().await, counted);
+    // The last "Done" and the only assignment go: their counters leave.
+    let moved = log.record(StreamId::item(item), 5, update(None, Some("To Do")));
+    let unassigned = log.record(StreamId::item(item), 6, DomainEvent::ItemUnassigned(ItemAssignment { item_id: item, user_id: mate }));
+    apply_batch(&rm, at, &[moved, unassigned]).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stats().await, (r#"{"To Do": 1}"#.to_owned(), "{}".to_owned()));
 }

@@ -68,14 +68,9 @@ impl QueryError {
     }
 }
 
-impl From<Problem> for QueryError {
-    /// An edge failure (authentication) as the query API's own.
-    fn from(p: Problem) -> Self {
-        match p.kind {
-            ErrorKind::Unauthorized => Self::Unauthorized(p.detail),
-            ErrorKind::RateLimited => p.limited.map_or(Self::Unavailable, Self::TooManyRequests),
-            _ => Self::BadRequest(p.detail),
-        }
+impl From<sunday_edge::Unauthenticated> for QueryError {
+    fn from(e: sunday_edge::Unauthenticated) -> Self {
+        Self::Unauthorized(e.to_string())
     }
 }
 

@@ -13,11 +13,12 @@ use axum::http::{Method, StatusCode};
 use serde_json::Value;
 use sunday_command_api::auth::Caller;
 use sunday_command_api::execute::{Command, run_command};
-use sunday_command_api::extract::{CommandHeaders, JsonBody, parse_json};
+use sunday_command_api::extract::CommandHeaders;
 use sunday_command_api::problem::ApiError;
 use sunday_command_api::routes::items::{UpdateBody, update_command};
 use sunday_domain::store::StreamId;
 use sunday_edge::ErrorKind;
+use sunday_edge::json::{JsonBody, parse_json};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use uuid::Uuid;
 

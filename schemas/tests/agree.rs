@@ -77,9 +77,9 @@ fn schemas_say_what_the_parsers_accept() {
     assert!(move_item["properties"]["afterItemId"]["type"].as_array().is_some_and(|t| t.contains(&json!("null"))), "null means first");
     // A body the schema calls valid parses, and one missing a required field does not.
     let ok = br#"{"boardId": "0190f3b4-0000-7000-8000-0000000000bb", "name": "x"}"#;
-    assert!(sunday_command_api::extract::parse_json::<sunday_command_api::routes::items::CreateBody>(ok).is_ok());
+    assert!(sunday_edge::json::parse_json::<sunday_command_api::routes::items::CreateBody>(ok).is_ok());
     let missing = br#"{"boardId": "0190f3b4-0000-7000-8000-0000000000bb"}"#;
-    assert!(sunday_command_api::extract::parse_json::<sunday_command_api::routes::items::CreateBody>(missing).is_err());
+    assert!(sunday_edge::json::parse_json::<sunday_command_api::routes::items::CreateBody>(missing).is_err());
 }
 
 #[test]

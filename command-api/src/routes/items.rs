@@ -13,8 +13,9 @@ use super::{id_or_new, parsed};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::execute::{Command, execute};
-use crate::extract::{CommandHeaders, JsonBody, Segment, non_null, nullable, path_id};
+use crate::extract::{CommandHeaders, Segment, non_null, nullable, path_id};
 use crate::problem::ApiError;
+use sunday_edge::json::JsonBody;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

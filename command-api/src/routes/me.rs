@@ -8,8 +8,9 @@ use sunday_domain::profile::UpdateProfile;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::execute::{Command, execute};
-use crate::extract::{CommandHeaders, JsonBody, non_null};
+use crate::extract::{CommandHeaders, non_null};
 use crate::problem::ApiError;
+use sunday_edge::json::JsonBody;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
