@@ -115,7 +115,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     if common.jwt_secret == "dev-secret-change-me" {
         tracing::warn!("SUNDAY_JWT_SECRET is not set: using the development secret");
     }
-    sunday_eventstore::stats::set_slow_query_threshold(std::time::Duration::from_millis(common.slow_query_ms));
+    sunday_runtime::stats::set_slow_query_threshold(std::time::Duration::from_millis(common.slow_query_ms));
     let store = PgEventStore::new(pool);
     store.keep_positions_growing().await.context("keeping log positions growing")?;
     let base = base_options(common)?;
@@ -238,7 +238,7 @@ async fn start_gateway(
         Some(client) => sunday_realtime_gateway::Bus::Nats { client: client.clone(), prefix: common.nats_prefix.clone() },
         None => sunday_realtime_gateway::Bus::Log,
     };
-    Ok(sunday_realtime_gateway::Gateway::start(config, store.clone(), commands, reads, bus, tasks).await?)
+    Ok(sunday_realtime_gateway::Gateway::start(config, store.clone(), commands.commands, reads, bus, tasks).await?)
 }
 
 async fn rebuild(common: &Common) -> anyhow::Result<()> {

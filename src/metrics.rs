@@ -145,7 +145,7 @@ impl Metrics {
         render_pools(&mut out, &self.0.pools);
         self.render_rate_limits(&mut out);
         render_tasks(&mut out, &self.0.tasks);
-        sunday_eventstore::stats::render(&mut out);
+        sunday_runtime::stats::render(&mut out);
         out
     }
 

@@ -1,16 +1,11 @@
 //! The seams ARCHITECTURE.md draws, checked in the code itself: which crate
 //! may depend on which (from the manifests), and that the files of a crate
 //! import one another one way only (no loop of `crate::` references between
-//! a crate's top-level modules). Loops still being untangled are listed in
-//! `KNOWN_LOOPS`; the test fails on any other loop, and on a listed one that
-//! is gone (so the list only shrinks).
+//! a crate's top-level modules; `lib.rs` and `main.rs`, which assemble the
+//! modules, are left out).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// Loops not untangled yet (issue 11), each as its modules, sorted.
-const KNOWN_LOOPS: &[(&str, &[&str])] =
-    &[("realtime-gateway", &["access", "bus", "consumer", "feeds", "join", "room", "rooms", "socket", "update"])];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -141,12 +136,7 @@ fn the_files_of_each_crate_import_one_another_one_way() {
             found.insert((member.clone(), component));
         }
     }
-    let known: BTreeSet<(String, Vec<String>)> =
-        KNOWN_LOOPS.iter().map(|(c, m)| ((*c).to_owned(), m.iter().map(|s| (*s).to_owned()).collect())).collect();
-    let new: Vec<_> = found.difference(&known).collect();
-    let gone: Vec<_> = known.difference(&found).collect();
-    assert!(new.is_empty(), "import loops between a crate's modules: {new:?}");
-    assert!(gone.is_empty(), "these loops are untangled: take them off KNOWN_LOOPS: {gone:?}");
+    assert!(found.is_empty(), "import loops between a crate's modules: {found:?}");
 }
 
 #[test]

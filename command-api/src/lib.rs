@@ -1,15 +1,19 @@
 //! Sunday's command API: the write side over HTTP.
 //!
-//! Handlers parse a request into a domain command; `execute` loads the
-//! aggregate (through a bounded cache), decides, appends with an expected version
-//! and answers `{data: {id, version, position}}` with `ETag` and
-//! `X-Sunday-Position`. Errors are rendered once, as problem+json, in `problem`.
+//! Handlers parse a request into a command and hand it to `commands`, which
+//! knows no transport: it loads the aggregate (through a bounded cache),
+//! decides, and appends with an expected version. `respond` turns its answer
+//! into `{data: {id, version, position}}` with `ETag` and `X-Sunday-Position`;
+//! errors are rendered once, as problem+json, in `problem`.
 
 pub mod aggregates;
 pub mod auth;
-pub mod execute;
+pub mod command;
+pub mod commands;
 pub mod extract;
+mod plan;
 pub mod problem;
+pub mod respond;
 pub mod routes;
 
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use sunday_eventstore::PgEventStore;
 use sunday_edge::token::Secret;
 
 use crate::aggregates::{Aggregates, StreamLocks};
+use crate::commands::Commands;
 use crate::problem::ApiError;
 
 /// Settings of the command API.
@@ -56,9 +61,8 @@ impl Default for Config {
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: Arc<dyn EventStore>,
-    pub aggregates: Arc<Aggregates>,
-    pub locks: Arc<StreamLocks>,
+    /// How every command runs.
+    pub commands: Commands,
     /// Per-user command rate limits.
     pub limits: Arc<sunday_edge::RateLimits>,
     pg: PgEventStore,
@@ -76,7 +80,8 @@ impl AppState {
         let dyn_store: Arc<dyn EventStore> = Arc::new(store.clone());
         let aggregates = Arc::new(Aggregates::new(dyn_store.clone(), foreign, config.board_cache_capacity));
         let limits = Arc::new(sunday_edge::RateLimits::new(config.rate_limits));
-        Self { config: Arc::new(config), store: dyn_store, aggregates, locks: Arc::new(StreamLocks::new(1024)), limits, pg: store }
+        let commands = Commands { store: dyn_store, aggregates, locks: Arc::new(StreamLocks::new(1024)) };
+        Self { config: Arc::new(config), commands, limits, pg: store }
     }
 }
 
@@ -96,7 +101,7 @@ pub fn routes(state: AppState) -> Router {
 /// Runs every request in an `http_request` span that continues the caller's
 /// trace (`traceparent` header), named by method and route template, so the
 /// events a command appends carry the request's trace (see
-/// `sunday_eventstore::telemetry`).
+/// `sunday_runtime::telemetry`).
 pub async fn trace_requests(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use tracing::Instrument;
     let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
@@ -111,7 +116,7 @@ pub async fn trace_requests(req: axum::extract::Request, next: axum::middleware:
         http.response.status_code = tracing::field::Empty,
     );
     let parent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
-    sunday_eventstore::telemetry::follow(&span, parent);
+    sunday_runtime::telemetry::follow(&span, parent);
     let response = next.run(req).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     response

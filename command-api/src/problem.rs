@@ -10,6 +10,8 @@ use sunday_domain::{DomainError, FieldError};
 use sunday_edge::json::BodyError;
 use sunday_edge::{ErrorKind, Problem};
 
+use crate::command::CommandError;
+
 /// Everything a request can fail with, as the client sees it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -108,6 +110,32 @@ impl From<DomainError> for ApiError {
             e @ DomainError::PreconditionFailed { .. } => Self::PreconditionFailed(e.to_string()),
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Invalid(errors) => Self::Unprocessable(errors),
+        }
+    }
+}
+
+impl CommandError {
+    /// Which row of the edge's table this error is, for any transport.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Refused(DomainError::WrongType(_)) => ErrorKind::BadRequest,
+            Self::Refused(DomainError::NotFound(_)) => ErrorKind::NotFound,
+            Self::Refused(DomainError::Forbidden(_)) => ErrorKind::Forbidden,
+            Self::Refused(DomainError::PreconditionFailed { .. }) => ErrorKind::PreconditionFailed,
+            Self::Refused(DomainError::Conflict(_)) => ErrorKind::Conflict,
+            Self::Refused(DomainError::Invalid(_)) => ErrorKind::Validation,
+            Self::Unavailable => ErrorKind::Unavailable,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Refused(e) => e.into(),
+            CommandError::Unavailable => Self::Unavailable,
+            CommandError::Internal(m) => Self::Internal(m),
         }
     }
 }

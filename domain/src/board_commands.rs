@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::board::Board;
 use crate::columns::{self, Column, ColumnDraft};
-use crate::decision::{Ctx, Decision, replay_or_conflict};
+use crate::decision::{Ctx, Decision, NewId, replay_or_conflict};
 use crate::error::{DomainError, Violations};
 use crate::events::*;
 use crate::roles::{Access, BoardRole};
@@ -18,7 +18,7 @@ pub const MAX_COLUMNS: usize = 200;
 pub const MAX_GROUPS: usize = 200;
 
 /// A group as a command proposes it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct GroupDraft {
     pub id: Option<String>,
     pub title: String,
@@ -26,10 +26,10 @@ pub struct GroupDraft {
 }
 
 /// Commands on a board, as parsed from requests.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum BoardCommand {
     Create {
-        id: String,
+        id: NewId,
         name: String,
         description: Option<String>,
         /// `None`: the default columns.
@@ -37,6 +37,7 @@ pub enum BoardCommand {
         /// `None`: one group `Main`.
         groups: Option<Vec<GroupDraft>>,
         /// Server-chosen ids for columns and groups the client named none for.
+        #[serde(skip)]
         fallback_ids: Vec<Uuid>,
     },
     Update {
@@ -46,6 +47,7 @@ pub enum BoardCommand {
     Archive,
     AddColumn {
         column: ColumnDraft,
+        #[serde(skip)]
         fallback_id: Uuid,
     },
     UpdateColumn {
@@ -58,6 +60,7 @@ pub enum BoardCommand {
     },
     AddGroup {
         group: GroupDraft,
+        #[serde(skip)]
         fallback_id: Uuid,
     },
     AddMember {
@@ -128,7 +131,7 @@ fn decide_create(ws: &Workspace, state: Option<&Board>, ctx: &Ctx<'_>, cmd: &Boa
         return replay_or_conflict(&existing.origin, ctx, "board");
     }
     let mut v = Violations::default();
-    let board_id = parse_uuid(&mut v, "id", id);
+    let board_id = parse_uuid(&mut v, "id", &id.text());
     check_len(&mut v, "name", name, 1, 200);
     if let Some(d) = description {
         check_len(&mut v, "description", d, 0, 10_000);

@@ -71,7 +71,7 @@ pub fn is_valid_key(key: &str) -> bool {
 }
 
 /// A column as a command proposes it, before validation.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ColumnDraft {
     pub id: Option<String>,
     pub key: String,

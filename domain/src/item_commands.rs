@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::board::Board;
 use crate::board_commands::authorize;
 use crate::columns::{check_item_data, type_errors};
-use crate::decision::{Ctx, Decision, Origin, replay_or_conflict};
+use crate::decision::{Ctx, Decision, NewId, Origin, replay_or_conflict};
 use crate::error::{DomainError, Violations};
 use crate::events::*;
 use crate::item::Item;
@@ -18,10 +18,10 @@ use crate::text::{check_len, parse_uuid};
 use crate::workspace::Workspace;
 
 /// Commands on an item, as parsed from requests.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum ItemCommand {
     Create {
-        id: String,
+        id: NewId,
         group_id: Option<String>,
         name: String,
         description: Option<String>,
@@ -45,11 +45,11 @@ pub enum ItemCommand {
     },
     Delete,
     AddComment {
-        id: String,
+        id: NewId,
         body: String,
     },
     AttachFile {
-        id: String,
+        id: NewId,
         name: String,
         content_type: String,
         size: i64,
@@ -82,8 +82,8 @@ pub fn decide(ws: &Workspace, board: &Board, item: Option<&Item>, ctx: &Ctx<'_>,
         ItemCommand::Assign { user_id } => assign(board, item, user_id),
         ItemCommand::Unassign { user_id } => Ok(unassign(item, *user_id)),
         ItemCommand::Delete => Ok(Decision::Append(DomainEvent::ItemDeleted(ItemDeleted { item_id: item.id }))),
-        ItemCommand::AddComment { id, body } => add_comment(item, ctx, id, body),
-        ItemCommand::AttachFile { id, name, content_type, size } => attach_file(item, ctx, id, name, content_type, *size),
+        ItemCommand::AddComment { id, body } => add_comment(item, ctx, &id.text(), body),
+        ItemCommand::AttachFile { id, name, content_type, size } => attach_file(item, ctx, &id.text(), name, content_type, *size),
         ItemCommand::Create { .. } => Err(DomainError::Conflict("item already exists".into())),
     }
 }
@@ -106,7 +106,7 @@ fn decide_create(board: &Board, existing: Option<&Item>, ctx: &Ctx<'_>, cmd: &It
         return Err(DomainError::invalid("boardId", "the board is archived"));
     }
     let mut v = Violations::default();
-    let item_id = parse_uuid(&mut v, "id", id);
+    let item_id = parse_uuid(&mut v, "id", &id.text());
     let group = match group_id {
         Some(g) => parse_group(&mut v, board, g),
         None => board.groups.first().map(|g| g.id),

@@ -21,6 +21,6 @@ pub mod store;
 pub mod text;
 pub mod workspace;
 
-pub use decision::{Ctx, Decision, Origin};
+pub use decision::{Ctx, Decision, NewId, Origin};
 pub use error::{DomainError, FieldError};
 pub use events::DomainEvent;

@@ -20,7 +20,7 @@ pub struct Profile {
 }
 
 /// `PUT /v1/me`: the fields to set; absent fields stay as they are.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct UpdateProfile {
     pub first_name: Option<String>,
     pub last_name: Option<String>,

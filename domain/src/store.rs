@@ -122,7 +122,7 @@ pub struct RecordedEvent {
 }
 
 /// Where an append left the stream: its last event's version and position.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppendResult {
     pub version: u64,
     pub position: Position,

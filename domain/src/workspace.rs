@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::decision::{Ctx, Decision, Origin, replay_or_conflict};
+use crate::decision::{Ctx, Decision, NewId, Origin, replay_or_conflict};
 use crate::error::{DomainError, Violations};
 use crate::events::{DomainEvent, MemberRemoved, WorkspaceCreated, WorkspaceMemberAdded, WorkspaceRenamed};
 use crate::roles::WorkspaceRole;
@@ -34,9 +34,9 @@ impl Workspace {
 }
 
 /// Commands on a workspace, as parsed from requests.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum WorkspaceCommand {
-    Create { id: String, name: String },
+    Create { id: NewId, name: String },
     Rename { name: String },
     AddMember { user_id: String, role: String },
     RemoveMember { user_id: Uuid },
@@ -75,7 +75,7 @@ pub fn evolve(state: Option<Workspace>, e: &RecordedEvent) -> Option<Workspace> 
 /// Decides a workspace command against the current state (`None`: no such workspace).
 pub fn decide(state: Option<&Workspace>, ctx: &Ctx<'_>, cmd: &WorkspaceCommand) -> Result<Decision, DomainError> {
     if let WorkspaceCommand::Create { id, name } = cmd {
-        return decide_create(state, ctx, id, name);
+        return decide_create(state, ctx, &id.text(), name);
     }
     let ws = state.ok_or(DomainError::NotFound("workspace"))?;
     let role = ws.role_of(ctx.actor).ok_or(DomainError::NotFound("workspace"))?;

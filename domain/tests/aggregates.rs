@@ -21,7 +21,7 @@ const WS: Uuid = Uuid::from_u128(100);
 const BOARD: Uuid = Uuid::from_u128(200);
 
 fn ctx(actor: Uuid) -> Ctx<'static> {
-    Ctx { actor, if_match: None, command_hash: "h" }
+    Ctx { actor, if_match: None, command_hash: "h", legacy_hash: None }
 }
 
 /// A log being written: records events with growing positions and versions.
@@ -63,7 +63,7 @@ fn appended(d: Result<Decision, DomainError>) -> DomainEvent {
 fn given() -> (Log, Workspace, Board) {
     let mut log = Log::default();
     let mut ws = None;
-    let create = WorkspaceCommand::Create { id: WS.to_string(), name: "Team".into() };
+    let create = WorkspaceCommand::Create { id: WS.to_string().into(), name: "Team".into() };
     let mut cmds = vec![(OWNER, create)];
     for (user, role) in [(EDITOR, "member"), (VIEWER, "viewer")] {
         cmds.push((OWNER, WorkspaceCommand::AddMember { user_id: user.to_string(), role: role.into() }));
@@ -75,7 +75,7 @@ fn given() -> (Log, Workspace, Board) {
     let ws = ws.unwrap_or_else(|| panic!("no workspace"));
     let mut b = None;
     let create = BoardCommand::Create {
-        id: BOARD.to_string(),
+        id: BOARD.to_string().into(),
         name: "Roadmap".into(),
         description: None,
         columns: None,
@@ -95,7 +95,7 @@ fn given() -> (Log, Workspace, Board) {
 
 fn create_item(id: Uuid, name: &str, data: Value) -> ItemCommand {
     let item_data = data.as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
-    ItemCommand::Create { id: id.to_string(), group_id: None, name: name.into(), description: None, item_data }
+    ItemCommand::Create { id: id.to_string().into(), group_id: None, name: name.into(), description: None, item_data }
 }
 
 #[test]
@@ -200,7 +200,7 @@ proptest! {
             let actor = [OWNER, EDITOR, VIEWER][usize::from(code / 4) % 3];
             let target = Uuid::from_u128(u128::from(code % 4) + 10);
             let current = if let ItemCommand::Create { id, .. } = &cmd {
-                Uuid::parse_str(id).ok().and_then(|i| state.items.get(&i))
+                id.uuid().and_then(|i| state.items.get(&i))
             } else {
                 state.items.get(&target)
             };

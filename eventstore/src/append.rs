@@ -299,20 +299,20 @@ impl EventStore for PgEventStore {
         let started = std::time::Instant::now();
         let span = tracing::debug_span!("append", stream = %request.stream, events = request.events.len());
         let result = self.append_events(request).instrument(span).await;
-        crate::stats::record_append(started.elapsed());
+        sunday_runtime::stats::record_append(started.elapsed());
         result
     }
 
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
-        crate::stats::timed("read_stream", "events", self.stream_events(stream, after_version)).await
+        sunday_runtime::stats::timed("read_stream", "events", self.stream_events(stream, after_version)).await
     }
 
     async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        crate::stats::timed("read_all", "events", self.log_events(after, limit)).await
+        sunday_runtime::stats::timed("read_all", "events", self.log_events(after, limit)).await
     }
 
     async fn read_board(&self, board_id: Uuid, after: Position) -> Result<BoardEvents, StoreError> {
-        crate::stats::timed("read_board", "events", self.board_events(board_id, after)).await
+        sunday_runtime::stats::timed("read_board", "events", self.board_events(board_id, after)).await
     }
 
     async fn find_idempotency(&self, user_id: Uuid, key: &str) -> Result<Option<StoredIdempotency>, StoreError> {

@@ -256,7 +256,7 @@ async fn run_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Option<Attempt>>, 
         .bind(e_req)
         .bind(e_seq);
     let query = bind_events(query, &events).bind(c_req).bind(c_id);
-    let rows = crate::stats::timed("append_batch", "events", query.fetch_all(pool)).await?;
+    let rows = sunday_runtime::stats::timed("append_batch", "events", query.fetch_all(pool)).await?;
     let mut attempts: Vec<Option<Attempt>> = (0..jobs.len()).map(|_| None).collect();
     for row in rows {
         let i = usize::try_from(row.try_get::<i32, _>("req")?).unwrap_or(usize::MAX);

@@ -9,9 +9,7 @@ mod append;
 mod batch;
 mod notify;
 mod read;
-pub mod stats;
 mod tail;
-pub mod telemetry;
 
 use std::sync::Arc;
 

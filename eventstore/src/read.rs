@@ -66,7 +66,7 @@ impl PgEventStore {
             format!("SELECT {COLUMNS} FROM events WHERE board_id = $1 AND position > $2 AND position < $3 ORDER BY position LIMIT $4");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let query = sqlx::query(&sql).bind(board_id).bind(after).bind(below).bind(limit).fetch_all(&self.pool);
-        let rows = crate::stats::timed("read_board_page", "events", query).await.map_err(backend)?;
+        let rows = sunday_runtime::stats::timed("read_board_page", "events", query).await.map_err(backend)?;
         rows.iter().map(decode).collect()
     }
 }

@@ -57,7 +57,7 @@ impl LogTail {
             // Mark the signal seen before reading, so an append that lands after
             // the read still wakes the wait below.
             self.wake.borrow_and_update();
-            let events = crate::stats::timed("tail", "events", self.store.log_events(self.after, self.batch)).await?;
+            let events = sunday_runtime::stats::timed("tail", "events", self.store.log_events(self.after, self.batch)).await?;
             if let Some(last) = events.last() {
                 self.after = last.position;
                 return Ok(events);

@@ -118,7 +118,7 @@ pub async fn lag(pool: &PgPool) -> Result<Lag, sqlx::Error> {
 /// transaction. The checkpoint row is locked and compared first, so a batch is
 /// never applied twice even if two projectors run (`Fenced`).
 pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
-    sunday_eventstore::stats::timed("projection_batch", "read_models", apply_in_transaction(pool, from, events)).await
+    sunday_runtime::stats::timed("projection_batch", "read_models", apply_in_transaction(pool, from, events)).await
 }
 
 async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
@@ -139,7 +139,7 @@ async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedE
     let mut deferred = apply::Deferred::default();
     for e in events {
         let span = tracing::debug_span!("project", event_type = e.event.event_type(), position = e.position);
-        sunday_eventstore::telemetry::follow(&span, e.metadata.traceparent.as_deref());
+        sunday_runtime::telemetry::follow(&span, e.metadata.traceparent.as_deref());
         apply::apply(&mut tx, &mut deferred, e).instrument(span).await?;
         touched.note(e);
     }

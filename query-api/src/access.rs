@@ -12,7 +12,7 @@ pub(crate) struct ReadableBoard {
     pub(crate) workspace_id: Uuid,
 }
 
-const BOARD: &str = "SELECT b.workspace_id FROM rm_boards b \
+pub(crate) const BOARD: &str = "SELECT b.workspace_id FROM rm_boards b \
     JOIN rm_workspace_members wm ON wm.workspace_id = b.workspace_id AND wm.user_id = $2 \
     WHERE b.board_id = $1 AND (wm.role IN ('owner', 'admin') \
       OR EXISTS (SELECT 1 FROM rm_board_members bm WHERE bm.board_id = b.board_id AND bm.user_id = $2))";
@@ -20,7 +20,7 @@ const BOARD: &str = "SELECT b.workspace_id FROM rm_boards b \
 /// The board, if it exists and `user` may read it; else 404.
 pub(crate) async fn board(pool: &PgPool, board_id: Uuid, user: Uuid) -> Result<ReadableBoard, QueryError> {
     let query = sqlx::query_scalar(BOARD).bind(board_id).bind(user).fetch_optional(pool);
-    let workspace_id: Option<Uuid> = sunday_eventstore::stats::timed("authorize", "rm_board_members", query).await?;
+    let workspace_id: Option<Uuid> = sunday_runtime::stats::timed("authorize", "rm_board_members", query).await?;
     let workspace_id = workspace_id.ok_or(QueryError::NotFound("board"))?;
     Ok(ReadableBoard { board_id, workspace_id })
 }

@@ -13,7 +13,7 @@ use crate::cache::CachedBoard;
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
 use crate::problem::QueryError;
 use crate::respond::{Params, Reader, Rendered, Segment, decode_cursor, encode_cursor, id, limit};
-use sunday_eventstore::stats::timed;
+use sunday_runtime::stats::timed;
 
 pub(crate) const BOARD_JSON: &str = "SELECT jsonb_build_object(\
     'id', b.board_id, 'workspaceId', b.workspace_id, 'name', b.name, 'description', b.description, \

@@ -16,7 +16,7 @@ pub(crate) const ITEM_COLUMNS: &str = "i.item_id, i.board_id, i.workspace_id, i.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ItemRow {
     item_id: Uuid,
-    board_id: Uuid,
+    pub(crate) board_id: Uuid,
     workspace_id: Uuid,
     group_id: Uuid,
     name: String,

@@ -13,7 +13,7 @@ use crate::boards::{PageQuery, activity_page};
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
 use crate::problem::QueryError;
 use crate::respond::{Params, Reader, Segment, decode_cursor, encode_cursor, id, limit};
-use sunday_eventstore::stats::timed;
+use sunday_runtime::stats::timed;
 
 /// The filters of an item listing; all must hold.
 #[derive(Default)]

@@ -1,11 +1,12 @@
 //! Reads for other roles, shaped exactly as the HTTP answers: a board with its
 //! items together with the checkpoint it reflects (the realtime gateway's
-//! `board-state`), and one item as `GET /v1/items/{id}` shows it.
+//! `board-state`), and one item as `GET /v1/items/{id}` shows it to a reader.
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::access::BOARD;
 use crate::boards::BOARD_JSON;
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
 use crate::items::ITEM_EXTRAS;
@@ -30,15 +31,20 @@ pub async fn board_state(pool: &PgPool, board_id: Uuid) -> Result<Option<(Value,
     Ok(Some((data, position)))
 }
 
-/// A live item as `GET /v1/items/{id}` answers it, with the checkpoint it
-/// reflects; `None` when the read models do not have it (or it is deleted).
-pub async fn item(pool: &PgPool, item_id: Uuid) -> Result<Option<(Value, i64)>, sqlx::Error> {
+/// A live item as `GET /v1/items/{id}` answers it to `reader`, with the
+/// checkpoint it reflects; `None` when the read models do not have it, it is
+/// deleted, or `reader` may not read its board (as of the same snapshot).
+pub async fn item(pool: &PgPool, item_id: Uuid, reader: Uuid) -> Result<Option<(Value, i64)>, sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
     let position = sunday_read_models::checkpoint(&mut *tx).await?;
     let sql = format!("SELECT {ITEM_COLUMNS} FROM rm_items i WHERE i.item_id = $1 AND i.deleted_at IS NULL");
     let Some(row): Option<ItemRow> = sqlx::query_as(&sql).bind(item_id).fetch_optional(&mut *tx).await? else {
         return Ok(None);
     };
+    let readable: Option<Uuid> = sqlx::query_scalar(BOARD).bind(row.board_id).bind(reader).fetch_optional(&mut *tx).await?;
+    if readable.is_none() {
+        return Ok(None);
+    }
     let (comments, files): (i64, Value) = sqlx::query_as(ITEM_EXTRAS).bind(item_id).fetch_one(&mut *tx).await?;
     let mut data = render_all(&mut *tx, std::slice::from_ref(&row)).await?.pop().unwrap_or_default();
     data["commentCount"] = json!(comments);

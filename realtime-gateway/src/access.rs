@@ -12,7 +12,7 @@ use sunday_domain::workspace::{self, Workspace};
 use sunday_eventstore::PgEventStore;
 use uuid::Uuid;
 
-use crate::bus::LiveEvent;
+use crate::live::LiveEvent;
 
 /// A board's readers.
 #[derive(Debug, Default)]

@@ -12,8 +12,6 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::push};
 use futures_util::StreamExt;
 
-use crate::bus::SubscribeError;
-
 /// How often the server says it is still there when it has nothing to send.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -85,3 +83,8 @@ impl Consumer {
         }
     }
 }
+
+/// Why a room could not subscribe.
+#[derive(Debug, thiserror::Error)]
+#[error("subscribing to the board's events failed: {0}")]
+pub(crate) struct SubscribeError(pub(crate) String);

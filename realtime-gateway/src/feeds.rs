@@ -19,8 +19,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::bus::{LiveEvent, SubscribeError};
 use crate::consumer::Consumer;
+use crate::consumer::SubscribeError;
+use crate::live::LiveEvent;
 use crate::rooms::{Heard, RoomHandle};
 
 /// Longest wait between attempts to follow a workspace again.

@@ -19,12 +19,14 @@ use std::time::Duration;
 use serde_json::Value;
 use sunday_domain::store::StoreError;
 use sunday_eventstore::PgEventStore;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use uuid::Uuid;
 
+use crate::Gateway;
 use crate::access::BoardAccess;
-use crate::bus::LiveEvent;
 use crate::frame;
-use crate::socket::{Close, Conn};
+use crate::live::LiveEvent;
+use crate::outbox::Close;
 
 /// The most events one replayed `events` frame carries (and one page of
 /// history read from the log holds).
@@ -50,16 +52,28 @@ impl From<Close> for CatchUpError {
     }
 }
 
-/// Sends the snapshot (or nothing, when resuming) and the events after it;
-/// returns the watermark the socket goes live from.
-pub(crate) async fn catch_up(conn: &mut Conn, board: Uuid, since: Option<i64>) -> Result<i64, CatchUpError> {
+/// Where the catch-up's frames go: the joining socket, frame by frame (a
+/// long history is never held whole).
+pub(crate) trait Frames {
+    async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), Close>;
+}
+
+/// Sends `user`'s socket the snapshot (or nothing, when resuming) and the
+/// events after it; returns the watermark the socket goes live from.
+pub(crate) async fn catch_up(
+    gateway: &Gateway,
+    user: Uuid,
+    board: Uuid,
+    since: Option<i64>,
+    conn: &mut impl Frames,
+) -> Result<i64, CatchUpError> {
     let failed = |e: StoreError| CatchUpError::Failed(e.to_string());
     let snapshot = match since {
         Some(_) => None,
-        None => Some(snapshot(&conn.gateway, board).await?),
+        None => Some(snapshot(gateway, board).await?),
     };
     let from = snapshot.as_ref().map_or(since.unwrap_or(0), |(_, position)| *position);
-    let horizon = authorized_horizon(&conn.gateway.store, board, conn.user()).await?;
+    let horizon = authorized_horizon(&gateway.store, board, user).await?;
     if let Some((data, position)) = snapshot {
         let board_json = match data {
             Value::Object(map) => map,
@@ -69,7 +83,7 @@ pub(crate) async fn catch_up(conn: &mut Conn, board: Uuid, since: Option<i64>) -
     }
     let mut after = from;
     loop {
-        let page = conn.gateway.store.board_page(board, after, horizon, REPLAY_FRAME_EVENTS).await.map_err(failed)?;
+        let page = gateway.store.board_page(board, after, horizon, REPLAY_FRAME_EVENTS).await.map_err(failed)?;
         let Some(last) = page.last() else { break };
         after = last.position;
         let events: Vec<LiveEvent> = page.iter().map(LiveEvent::from_recorded).collect();
@@ -105,7 +119,7 @@ async fn authorized_horizon(store: &PgEventStore, board: Uuid, user: Uuid) -> Re
 
 /// The board from the read models, waiting for the projector when the board is
 /// younger than its checkpoint.
-async fn snapshot(gateway: &crate::Gateway, board: Uuid) -> Result<(Value, i64), CatchUpError> {
+async fn snapshot(gateway: &Gateway, board: Uuid) -> Result<(Value, i64), CatchUpError> {
     let deadline = tokio::time::Instant::now() + gateway.config.snapshot_wait;
     loop {
         match sunday_query_api::snapshot::board_state(&gateway.reads, board).await {

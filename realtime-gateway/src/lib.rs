@@ -15,7 +15,9 @@ mod frame;
 mod handshake;
 mod join;
 mod limits;
+mod live;
 pub mod metrics;
+mod outbox;
 mod presence;
 mod room;
 mod rooms;
@@ -43,9 +45,8 @@ pub use metrics::Metrics;
 pub use socket::{CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED};
 
 use crate::access::BoardAccess;
-use crate::room::RoomInput;
-use crate::rooms::{RoomHandle, Rooms};
-use crate::socket::Outbox;
+use crate::outbox::Outbox;
+use crate::rooms::{RoomHandle, RoomInput, Rooms};
 
 /// Settings of the gateway.
 #[derive(Clone, Debug)]
@@ -106,7 +107,7 @@ pub(crate) enum Refused {
 pub struct Inner {
     pub(crate) config: Config,
     pub(crate) store: PgEventStore,
-    pub(crate) commands: sunday_command_api::AppState,
+    pub(crate) commands: sunday_command_api::commands::Commands,
     /// Where the read models are (a replica's when `DATABASE_READ_URL` is set).
     pub(crate) reads: PgPool,
     /// The workspaces followed on JetStream (`None`: the in-process bus).
@@ -136,7 +137,7 @@ impl Gateway {
     pub async fn start(
         config: Config,
         store: PgEventStore,
-        commands: sunday_command_api::AppState,
+        commands: sunday_command_api::commands::Commands,
         reads: PgPool,
         bus: Bus,
         tasks: &sunday_runtime::Tasks,
@@ -190,7 +191,12 @@ impl Gateway {
     }
 
     /// Routes a board's events (and its workspace's own) to its room from now on.
-    pub(crate) async fn subscribe(&self, workspace: Uuid, board: Uuid, room: RoomHandle) -> Result<bus::Subscription, bus::SubscribeError> {
+    pub(crate) async fn subscribe(
+        &self,
+        workspace: Uuid,
+        board: Uuid,
+        room: RoomHandle,
+    ) -> Result<bus::Subscription, consumer::SubscribeError> {
         match &self.0.feeds {
             None => Ok(bus::Subscription::log()),
             Some(feeds) => Ok(bus::Subscription::feed(feeds.join(workspace, board, room).await?)),

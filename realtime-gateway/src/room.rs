@@ -16,80 +16,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::access::{Applied, BoardAccess};
-use crate::bus::{LiveEvent, Subscription};
-use crate::frame::{self, Status};
+use crate::bus::Subscription;
+use crate::live::{Batch, LiveEvent};
+use crate::outbox::{Close, Out, Outbox, SocketId};
 use crate::presence::Presence;
-use crate::rooms::{Heard, RoomHandle, RoomQueues};
-use crate::socket::{Close, Out, Outbox, SocketId};
+use crate::rooms::{Heard, RoomHandle, RoomInput, RoomQueues};
 use crate::{Gateway, Refused};
 
 /// How long a room without sockets stays subscribed, for quick re-joins.
 const LINGER: Duration = Duration::from_secs(5);
-
-/// What a socket tells a room.
-pub(crate) enum RoomInput {
-    /// Start hearing the board's events. `access`: who may read the board as
-    /// the socket just read it from the log, after the room could not admit it.
-    Join {
-        socket: Outbox,
-        user: Uuid,
-        access: Option<Box<BoardAccess>>,
-        reply: oneshot::Sender<Result<(), Refused>>,
-    },
-    /// The socket has caught up: it shows in presence from now on.
-    Ready {
-        socket: SocketId,
-    },
-    Leave {
-        socket: SocketId,
-    },
-    Presence {
-        socket: SocketId,
-        status: Status,
-    },
-    Cursor {
-        socket: SocketId,
-        position: frame::CursorPosition,
-    },
-}
-
-/// Events gathered in one window, and their frame.
-#[derive(Debug)]
-pub(crate) struct Batch {
-    pub(crate) board: Uuid,
-    pub(crate) events: Vec<Arc<LiveEvent>>,
-    pub(crate) frame: tokio_tungstenite::tungstenite::Utf8Bytes,
-}
-
-impl Batch {
-    fn new(board: Uuid, events: Vec<Arc<LiveEvent>>) -> Self {
-        let frame = frame::events(board, events.iter().map(|e| &*e.json));
-        Self { board, events, frame }
-    }
-
-    pub(crate) fn first(&self) -> i64 {
-        self.events.first().map_or(0, |e| e.position)
-    }
-
-    pub(crate) fn last(&self) -> i64 {
-        self.events.last().map_or(0, |e| e.position)
-    }
-
-    pub(crate) fn oldest_ms(&self) -> i64 {
-        self.events.iter().map(|e| e.occurred_at_ms).min().unwrap_or(0)
-    }
-
-    /// The frame without the events at or below `position` (for a socket that
-    /// got those from the log while joining).
-    pub(crate) fn frame_after(&self, position: i64) -> tokio_tungstenite::tungstenite::Utf8Bytes {
-        frame::events(self.board, self.events.iter().filter(|e| e.position > position).map(|e| &*e.json))
-    }
-}
 
 struct Member {
     user: Uuid,
@@ -318,7 +257,7 @@ impl Room {
             .filter_map(|e| e.traceparent.as_deref())
             .map(|tp| {
                 let span = tracing::debug_span!("ws_frame", board_id = %self.board, sockets = self.sockets.len());
-                sunday_eventstore::telemetry::follow(&span, Some(tp));
+                sunday_runtime::telemetry::follow(&span, Some(tp));
                 span
             })
             .collect();

@@ -8,15 +8,45 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::{self, Receiver, Sender, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::bus::LiveEvent;
-use crate::room::RoomInput;
-use crate::socket::SocketId;
+use crate::Refused;
+use crate::access::BoardAccess;
+use crate::frame::{self, Status};
+use crate::live::LiveEvent;
+use crate::outbox::{Outbox, SocketId};
 
 /// What a room's inbox holds at most. Joins wait for room; presence and
 /// cursor moves beyond it are dropped (the next one replaces them anyway).
 pub(crate) const INBOX: usize = 1024;
+
+/// What a socket tells a room.
+pub(crate) enum RoomInput {
+    /// Start hearing the board's events. `access`: who may read the board as
+    /// the socket just read it from the log, after the room could not admit it.
+    Join {
+        socket: Outbox,
+        user: Uuid,
+        access: Option<Box<BoardAccess>>,
+        reply: oneshot::Sender<Result<(), Refused>>,
+    },
+    /// The socket has caught up: it shows in presence from now on.
+    Ready {
+        socket: SocketId,
+    },
+    Leave {
+        socket: SocketId,
+    },
+    Presence {
+        socket: SocketId,
+        status: Status,
+    },
+    Cursor {
+        socket: SocketId,
+        position: frame::CursorPosition,
+    },
+}
 
 /// What the bus tells a room.
 pub(crate) enum Heard {

@@ -3,8 +3,7 @@
 //! then live, de-duplicated by position), and sends heartbeats.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use sunday_edge::ErrorKind;
 
@@ -12,9 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sunday_edge::Claims;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
@@ -23,8 +20,8 @@ use uuid::Uuid;
 
 use crate::frame::{self, BoardRef, CursorMove, Incoming, JoinBoard, PresenceUpdate};
 use crate::limits::{Notices, SocketSlot};
-use crate::room::{Batch, RoomInput};
-use crate::rooms::RoomHandle;
+use crate::outbox::{Close, Out, Outbox};
+use crate::rooms::{RoomHandle, RoomInput};
 use crate::{Gateway, Refused, join, update};
 
 /// Close code for a socket whose outgoing queue overflowed.
@@ -44,81 +41,6 @@ pub(crate) const MAX_JOINED: usize = 100;
 
 /// The upgraded connection.
 pub(crate) type WebSocket = tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
-
-/// A socket's identity within this process.
-pub(crate) type SocketId = u64;
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// What a socket is handed to write. Kept to two words: every socket's queue
-/// allocates room for 32 of them up front.
-#[derive(Clone, Debug)]
-pub(crate) enum Out {
-    /// A room's events.
-    Events(Arc<Batch>),
-    /// A room's presence or cursors frame.
-    Board(Arc<(Uuid, Utf8Bytes)>),
-    /// The user may no longer read this board.
-    Evicted(Box<Uuid>),
-    /// An answer meant for this socket only.
-    Direct(Box<Utf8Bytes>),
-}
-
-/// Why a socket ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Close {
-    SlowConsumer,
-    GoingAway,
-    /// No frame from the client for two heartbeats.
-    Dead,
-    /// The token the socket was opened with expired.
-    Expired,
-    /// The client closed or the connection broke.
-    Gone,
-}
-
-/// What rooms share with a socket's task.
-struct Shared {
-    id: SocketId,
-    closing: Mutex<Option<Close>>,
-    wake: Notify,
-}
-
-/// The sending side of a socket: its bounded queue and its close signal.
-#[derive(Clone)]
-pub(crate) struct Outbox {
-    tx: mpsc::Sender<Out>,
-    shared: Arc<Shared>,
-}
-
-impl Outbox {
-    pub(crate) fn id(&self) -> SocketId {
-        self.shared.id
-    }
-
-    pub(crate) fn try_send(&self, out: Out) -> Result<(), TrySendError<Out>> {
-        self.tx.try_send(out)
-    }
-
-    /// Tells the socket to close; the first reason wins.
-    pub(crate) fn close(&self, why: Close) {
-        let mut closing = self.shared.closing.lock().unwrap_or_else(|p| p.into_inner());
-        if closing.is_none() {
-            *closing = Some(why);
-            self.shared.wake.notify_one();
-        }
-    }
-
-    pub(crate) fn evicted(&self, board: Uuid) {
-        if self.try_send(Out::Evicted(Box::new(board))).is_err() {
-            self.close(Close::SlowConsumer);
-        }
-    }
-
-    fn closing(&self) -> Option<Close> {
-        *self.shared.closing.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// A board this socket has joined.
 struct Joined {
@@ -142,11 +64,15 @@ pub(crate) struct Conn {
     _slot: SocketSlot,
 }
 
+impl join::Frames for Conn {
+    async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), Close> {
+        Conn::send_text(self, text).await
+    }
+}
+
 /// Serves one upgraded connection until it ends.
 pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims, slot: SocketSlot) {
-    let (tx, mut rx) = mpsc::channel(gateway.config.queue_frames.max(1));
-    let shared = Arc::new(Shared { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), closing: Mutex::new(None), wake: Notify::new() });
-    let outbox = Outbox { tx, shared: shared.clone() };
+    let (outbox, mut rx) = Outbox::new(gateway.config.queue_frames);
     gateway.metrics.connected();
     let mut stop = gateway.stopping.subscribe();
     let beat = gateway.config.heartbeat;
@@ -154,13 +80,14 @@ pub(crate) async fn run(gateway: Gateway, ws: WebSocket, claims: Claims, slot: S
     let (joined, last_heard, notices) = (HashMap::new(), Instant::now(), Notices::new());
     let mut conn = Conn { gateway, ws, claims, outbox, joined, last_heard, updates, notices, _slot: slot };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + beat, beat);
+    let closer = conn.outbox.clone();
     let end = if *stop.borrow() {
         Close::GoingAway
     } else {
         loop {
             let step = tokio::select! {
                 biased;
-                () = shared.wake.notified() => Err(conn.outbox.closing().unwrap_or(Close::Gone)),
+                why = closer.closed() => Err(why),
                 _ = stop.changed() => Err(Close::GoingAway),
                 // Boxed: the idle socket's task stays small (joins are big futures).
                 incoming = conn.ws.next() => Box::pin(conn.on_incoming(incoming)).await,
@@ -185,13 +112,13 @@ impl Conn {
         let (outbox, ws) = (&self.outbox, &mut self.ws);
         tokio::select! {
             biased;
-            () = outbox.shared.wake.notified() => Err(outbox.closing().unwrap_or(Close::Gone)),
+            why = outbox.closed() => Err(why),
             sent = ws.send(message) => sent.map_err(|_| Close::Gone),
         }
     }
 
     /// Sends a text frame, in fragments when it is large.
-    pub(crate) async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), Close> {
+    async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), Close> {
         if text.len() <= FRAGMENT {
             self.send(Message::Text(text)).await?;
         } else {
@@ -271,7 +198,7 @@ impl Conn {
                 Err(e) => self.send_text(e).await,
             },
             "optimistic-update" => {
-                update::spawn(self, incoming.data);
+                update::spawn(&self.gateway, self.user(), &self.updates, &self.outbox, incoming.data);
                 Ok(())
             }
             "ping" => self.send_text(frame::server("pong", &serde_json::json!({}))).await,
@@ -300,7 +227,8 @@ impl Conn {
             Err(Refused::Forbidden | Refused::Unverified) => return self.send_text(forbidden()).await,
             Err(Refused::Unavailable(why)) => return self.send_text(frame::error(ErrorKind::Unavailable, why)).await,
         };
-        let caught_up = join::catch_up(self, req.board_id, req.since_position).await;
+        let gateway = self.gateway.clone();
+        let caught_up = join::catch_up(&gateway, self.user(), req.board_id, req.since_position, self).await;
         if caught_up.is_err() {
             room.leave(self.outbox.id());
         }
@@ -376,14 +304,4 @@ fn forbidden() -> Utf8Bytes {
 /// Parses a frame's `data`, or says why not as an `error` frame.
 fn parse<T: DeserializeOwned>(data: Value) -> Result<T, Utf8Bytes> {
     serde_json::from_value(data).map_err(|e| frame::error(ErrorKind::BadRequest, format!("invalid data: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queued_frames_are_two_words() {
-        assert_eq!(std::mem::size_of::<Out>(), 16);
-    }
 }

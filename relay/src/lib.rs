@@ -94,8 +94,8 @@ pub async fn publish_events(js: &Context, prefix: &str, events: &[RecordedEvent]
         headers.insert("Sunday-Position", e.position.to_string().as_str());
         // The publish continues the command's trace; consumers continue from it.
         let span = tracing::debug_span!("publish", event_type = e.event.event_type(), position = e.position);
-        sunday_eventstore::telemetry::follow(&span, e.metadata.traceparent.as_deref());
-        if let Some(tp) = sunday_eventstore::telemetry::traceparent(&span).or_else(|| e.metadata.traceparent.clone()) {
+        sunday_runtime::telemetry::follow(&span, e.metadata.traceparent.as_deref());
+        if let Some(tp) = sunday_runtime::telemetry::traceparent(&span).or_else(|| e.metadata.traceparent.clone()) {
             headers.insert("traceparent", tp.as_str());
         }
         acks.push(js.publish_with_headers(subject(prefix, e), headers, payload(e).into()).await.map_err(nats)?);

@@ -8,12 +8,13 @@ use sunday_domain::board_commands::{BoardCommand, GroupDraft};
 use sunday_domain::columns::{ColumnDraft, DEFAULT_COLUMNS};
 use uuid::Uuid;
 
-use super::{id_or_new, parsed};
+use super::id_or_new;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::execute::{Command, execute};
+use crate::command::Command;
 use crate::extract::{CommandHeaders, Segment, non_null, path_id};
 use crate::problem::ApiError;
+use crate::respond::execute;
 use sunday_edge::json::JsonBody;
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -136,7 +137,7 @@ pub async fn create(
         groups: b.groups.map(|g| g.into_iter().map(Into::into).collect()),
         fallback_ids: (0..wanted).map(|_| Uuid::now_v7()).collect(),
     };
-    let cmd = Command::Board { id: parsed(&id), workspace_id: Some(workspace_id), cmd };
+    let cmd = Command::Board { id: id.uuid(), workspace_id: Some(workspace_id), cmd };
     execute(&s, &caller, &h, &body.canonical, cmd).await
 }
 

@@ -9,13 +9,14 @@ use serde_json::Value;
 use sunday_domain::item_commands::ItemCommand;
 use uuid::Uuid;
 
-use super::{id_or_new, parsed};
+use super::id_or_new;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::execute::{Command, execute};
+use crate::command::Command;
 use crate::extract::{CommandHeaders, Segment, non_null, nullable, path_id};
 use crate::problem::ApiError;
-use sunday_edge::json::JsonBody;
+use crate::respond::execute;
+use sunday_edge::json::{BodyError, JsonBody};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -113,7 +114,7 @@ pub async fn create(
         description: b.description,
         item_data: b.item_data.unwrap_or_default(),
     };
-    execute(&s, &caller, &h, &body.canonical, Command::Item { id: parsed(&id), board_id: Some(board_id), cmd }).await
+    execute(&s, &caller, &h, &body.canonical, Command::Item { id: id.uuid(), board_id: Some(board_id), cmd }).await
 }
 
 async fn on_item(
@@ -140,10 +141,15 @@ pub async fn update(
     on_item(&s, &caller, &h, &id, &body.canonical, cmd).await
 }
 
-/// The command a `PUT /v1/items/{id}` body asks for (the realtime gateway's
-/// optimistic updates carry the same body).
-pub fn update_command(b: UpdateBody) -> ItemCommand {
+/// The command a `PUT /v1/items/{id}` body asks for.
+fn update_command(b: UpdateBody) -> ItemCommand {
     ItemCommand::Update { name: b.name, description: b.description, item_data: b.item_data.unwrap_or_default() }
+}
+
+/// The command an item's changes ask for, given as JSON already parsed (an
+/// optimistic update's `changes`, which are a `PUT /v1/items/{id}` body).
+pub fn item_changes(changes: Value) -> Result<ItemCommand, BodyError> {
+    UpdateBody::deserialize(changes).map(update_command).map_err(|e| BodyError::Shape(e.to_string()))
 }
 
 #[tracing::instrument(skip_all, fields(item_id = %id))]

@@ -7,9 +7,10 @@ use sunday_domain::profile::UpdateProfile;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::execute::{Command, execute};
+use crate::command::Command;
 use crate::extract::{CommandHeaders, non_null};
 use crate::problem::ApiError;
+use crate::respond::execute;
 use sunday_edge::json::JsonBody;
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -1,5 +1,5 @@
 //! The command endpoints of api.md, one module per resource. Handlers only parse
-//! the request into a domain command and hand it to `execute`.
+//! the request into a domain command and hand it to `respond::execute`.
 
 pub mod boards;
 pub mod items;
@@ -37,12 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me", put(me::update))
 }
 
-/// The client's id when given, else a fresh UUIDv7.
-fn id_or_new(given: Option<String>) -> String {
-    given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
-}
-
-/// A given id that parses, for locating an existing resource.
-fn parsed(id: &str) -> Option<uuid::Uuid> {
-    uuid::Uuid::parse_str(id).ok()
+/// The client's id when given, else a fresh UUIDv7 (left out of the
+/// command's fingerprint, so a create re-sent without an id is the same).
+fn id_or_new(given: Option<String>) -> sunday_domain::NewId {
+    sunday_domain::NewId::or_mint(given)
 }

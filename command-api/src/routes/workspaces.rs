@@ -5,12 +5,13 @@ use axum::response::Response;
 use serde::Deserialize;
 use sunday_domain::workspace::WorkspaceCommand;
 
-use super::{id_or_new, parsed};
+use super::id_or_new;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::execute::{Command, execute};
+use crate::command::Command;
 use crate::extract::{CommandHeaders, Segment, non_null, path_id};
 use crate::problem::ApiError;
+use crate::respond::execute;
 use sunday_edge::json::JsonBody;
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -48,7 +49,7 @@ pub async fn create(
     body: JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     let id = id_or_new(body.value.id);
-    let cmd = Command::Workspace { id: parsed(&id), cmd: WorkspaceCommand::Create { id, name: body.value.name } };
+    let cmd = Command::Workspace { id: id.uuid(), cmd: WorkspaceCommand::Create { id, name: body.value.name } };
     execute(&s, &caller, &h, &body.canonical, cmd).await
 }
 

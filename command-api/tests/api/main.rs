@@ -4,6 +4,7 @@
 mod commands;
 mod concurrency;
 mod errors;
+mod fingerprints;
 mod fuzz;
 mod guards;
 mod hardening;

@@ -69,7 +69,7 @@ async fn readers_missing_the_same_board_together_wait_for_one_load(pool: PgPool)
     let (_, board, p) = sys.board(owner).await;
     // The read models have the board; nobody has read it yet.
     let _ = sys.read(&format!("/v1/boards/{board}/statistics"), owner, p).await;
-    let before = sunday_eventstore::stats::count("board", "rm_boards");
+    let before = sunday_runtime::stats::count("board", "rm_boards");
     let readers: Vec<_> = (0..32)
         .map(|_| {
             let sys = sys.clone();
@@ -79,7 +79,7 @@ async fn readers_missing_the_same_board_together_wait_for_one_load(pool: PgPool)
     for r in readers {
         assert_eq!(r.await.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), StatusCode::OK);
     }
-    let loads = sunday_eventstore::stats::count("board", "rm_boards") - before;
+    let loads = sunday_runtime::stats::count("board", "rm_boards") - before;
     assert_eq!(loads, 1, "32 readers of a missing board, one load");
 }
 

@@ -83,14 +83,14 @@ async fn a_long_history_is_replayed_in_pages(pool: PgPool) {
     let owner = user();
     let (_, board) = sys.board(owner).await;
     let written = sys.items(owner, board, "old", 1_100).await;
-    let pages_before = sunday_eventstore::stats::count("read_board_page", "events");
+    let pages_before = sunday_runtime::stats::count("read_board_page", "events");
     let mut c = Client::connect(sys.addr, owner).await;
     c.send("join-board", json!({"boardId": board, "sincePosition": 0})).await;
     let got = c.events(written.len() + 1).await;
     let got = positions(&got);
     assert!(got.windows(2).all(|w| w[0] < w[1]), "in log order, none twice");
     assert!(written.iter().all(|p| got.contains(p)), "every event");
-    assert!(sunday_eventstore::stats::count("read_board_page", "events") >= pages_before + 3, "read in pages of at most 500");
+    assert!(sunday_runtime::stats::count("read_board_page", "events") >= pages_before + 3, "read in pages of at most 500");
 }
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]

@@ -121,8 +121,9 @@ impl System {
             None => Bus::Log,
         };
         let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..config };
-        let gateway =
-            Gateway::start(config, store.clone(), commands.clone(), reads.clone(), bus, &tasks).await.unwrap_or_else(|e| panic!("{e}"));
+        let gateway = Gateway::start(config, store.clone(), commands.commands.clone(), reads.clone(), bus, &tasks)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let router = sunday_command_api::routes(commands.clone())
             .merge(sunday_query_api::routes(queries))
             .layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
@@ -135,8 +136,15 @@ impl System {
     pub(crate) async fn second_gateway(&self, client: async_nats::Client, prefix: &str) -> (Gateway, SocketAddr) {
         let config = sunday_realtime_gateway::Config { jwt_secret: Secret::new(SECRET), ..Default::default() };
         let bus = Bus::Nats { client, prefix: prefix.to_owned() };
-        let gateway =
-            Gateway::start(config, self.store.clone(), self.commands.clone(), self.reads.clone(), bus, &sunday_runtime::Tasks::new()).await;
+        let gateway = Gateway::start(
+            config,
+            self.store.clone(),
+            self.commands.commands.clone(),
+            self.reads.clone(),
+            bus,
+            &sunday_runtime::Tasks::new(),
+        )
+        .await;
         let gateway = gateway.unwrap_or_else(|e| panic!("{e}"));
         let addr = serve(gateway.routes()).await;
         (gateway, addr)

@@ -93,7 +93,7 @@ pub fn count(query_type: &'static str, table: &'static str) -> u64 {
 }
 
 /// Records one append as its caller waited for it.
-pub(crate) fn record_append(took: Duration) {
+pub fn record_append(took: Duration) {
     APPENDS.observe(took);
 }
 
