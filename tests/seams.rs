@@ -182,3 +182,24 @@ fn crates_depend_only_on_what_their_role_needs() {
         }
     }
 }
+
+/// The longest a source file may be: a file is one room, and a room that
+/// holds more than this is two.
+const MAX_LINES: usize = 400;
+
+#[test]
+fn no_source_file_is_over_400_lines() {
+    let mut files = Vec::new();
+    for member in members() {
+        rust_files(&root().join(&member).join("src"), &mut files);
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).unwrap_or_default().lines().count();
+            (lines > MAX_LINES).then(|| format!("{} ({lines} lines)", f.display()))
+        })
+        .collect();
+    assert!(files.len() > 50, "the source files were found");
+    assert!(long.is_empty(), "files over {MAX_LINES} lines: {long:?}");
+}
