@@ -15,11 +15,11 @@ use sunday_domain::{Ctx, Decision, DomainError, DomainEvent};
 use uuid::Uuid;
 
 /// The workspace and board every sentence is about.
-pub const WS: Uuid = Uuid::from_u128(100);
-pub const BOARD: Uuid = Uuid::from_u128(200);
+pub(crate) const WS: Uuid = Uuid::from_u128(100);
+pub(crate) const BOARD: Uuid = Uuid::from_u128(200);
 
 /// A command of any aggregate; an item command names its item.
-pub enum Command {
+pub(crate) enum Command {
     Workspace(WorkspaceCommand),
     Board(BoardCommand),
     Item(Uuid, ItemCommand),
@@ -38,25 +38,25 @@ impl From<BoardCommand> for Command {
 }
 
 /// `cmd` on item `id` (for a create, the id it creates).
-pub fn on_item(id: Uuid, cmd: ItemCommand) -> Command {
+pub(crate) fn on_item(id: Uuid, cmd: ItemCommand) -> Command {
     Command::Item(id, cmd)
 }
 
 /// The events so far, as the log holds them.
 #[derive(Clone, Default)]
-pub struct Given {
+pub(crate) struct Given {
     events: Vec<RecordedEvent>,
     versions: BTreeMap<String, u64>,
 }
 
 /// The history of a test: these events, in this order.
-pub fn given(events: impl IntoIterator<Item = (StreamId, DomainEvent)>) -> Given {
+pub(crate) fn given(events: impl IntoIterator<Item = (StreamId, DomainEvent)>) -> Given {
     events.into_iter().fold(Given::default(), |g, (stream, e)| g.and(stream, e))
 }
 
 impl Given {
     /// One more event in the history.
-    pub fn and(mut self, stream: StreamId, event: DomainEvent) -> Self {
+    pub(crate) fn and(mut self, stream: StreamId, event: DomainEvent) -> Self {
         let version = self.versions.entry(stream.as_str().to_owned()).or_default();
         *version += 1;
         self.events.push(RecordedEvent {
@@ -75,7 +75,7 @@ impl Given {
     }
 
     /// The history with the event `actor`'s `command` is decided to, which must be one.
-    pub fn and_then(self, actor: Uuid, command: impl Into<Command>) -> Self {
+    pub(crate) fn and_then(self, actor: Uuid, command: impl Into<Command>) -> Self {
         let command = command.into();
         let stream = match &command {
             Command::Workspace(_) => StreamId::workspace(WS),
@@ -86,25 +86,25 @@ impl Given {
         self.and(stream, event)
     }
 
-    pub fn events(&self) -> &[RecordedEvent] {
+    pub(crate) fn events(&self) -> &[RecordedEvent] {
         &self.events
     }
 
-    pub fn workspace(&self) -> Option<Workspace> {
+    pub(crate) fn workspace(&self) -> Option<Workspace> {
         self.events.iter().filter(|e| e.stream_id.as_str().starts_with("workspace-")).fold(None, workspace::evolve)
     }
 
-    pub fn board(&self) -> Option<Board> {
+    pub(crate) fn board(&self) -> Option<Board> {
         self.events.iter().filter(|e| !e.stream_id.as_str().starts_with("workspace-")).fold(None, board::evolve)
     }
 
     /// `actor` sends `command`.
-    pub fn when(&self, actor: Uuid, command: impl Into<Command>) -> Then {
+    pub(crate) fn when(&self, actor: Uuid, command: impl Into<Command>) -> Then {
         self.when_at(Ctx { actor, if_match: None, command_hash: "h", legacy_hash: None }, command)
     }
 
     /// `actor` sends `command` expecting its target at `version` (`If-Match`).
-    pub fn when_expecting(&self, actor: Uuid, version: u64, command: impl Into<Command>) -> Then {
+    pub(crate) fn when_expecting(&self, actor: Uuid, version: u64, command: impl Into<Command>) -> Then {
         self.when_at(Ctx { actor, if_match: Some(version), command_hash: "h", legacy_hash: None }, command)
     }
 
@@ -124,42 +124,42 @@ impl Given {
 
 /// What a command was decided to.
 #[must_use = "a sentence ends with then…"]
-pub struct Then(pub Result<Decision, DomainError>);
+pub(crate) struct Then(pub(crate) Result<Decision, DomainError>);
 
 impl Then {
     /// Then exactly this event.
     #[track_caller]
-    pub fn then(self, expected: DomainEvent) {
+    pub(crate) fn then(self, expected: DomainEvent) {
         assert_eq!(self.event(), expected);
     }
 
     /// Then one event, which `check` looks at.
     #[track_caller]
-    pub fn then_an_event(self, check: impl FnOnce(DomainEvent)) {
+    pub(crate) fn then_an_event(self, check: impl FnOnce(DomainEvent)) {
         check(self.event());
     }
 
     /// Then nothing is appended: the command changes nothing.
     #[track_caller]
-    pub fn then_nothing(self) {
+    pub(crate) fn then_nothing(self) {
         assert_eq!(self.0, Ok(Decision::Unchanged));
     }
 
     /// Then exactly this refusal.
     #[track_caller]
-    pub fn then_refused(self, expected: DomainError) {
+    pub(crate) fn then_refused(self, expected: DomainError) {
         assert_eq!(self.0, Err(expected));
     }
 
     /// Then a refusal of this kind (`DomainError::Forbidden(_)`, …), whatever its message.
     #[track_caller]
-    pub fn then_refused_with(self, kind: fn(&DomainError) -> bool) {
+    pub(crate) fn then_refused_with(self, kind: fn(&DomainError) -> bool) {
         assert!(matches!(&self.0, Err(e) if kind(e)), "expected a refusal of that kind, got {:?}", self.0);
     }
 
     /// The one event decided.
     #[track_caller]
-    pub fn event(self) -> DomainEvent {
+    pub(crate) fn event(self) -> DomainEvent {
         match self.0 {
             Ok(Decision::Append(e)) => e,
             other => panic!("expected an event, got {other:?}"),
