@@ -3,6 +3,7 @@
 mod health;
 mod metrics;
 mod roles;
+mod scrape;
 mod settings;
 mod telemetry;
 
@@ -188,7 +189,7 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
     let app = app.layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
     let command_limits = roles.commands.then(|| commands_limits.clone());
-    let sources = metrics::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools, command_limits, tasks };
+    let sources = scrape::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools, command_limits, tasks };
     let app = metrics::instrument(app, metrics::Metrics::new(sources));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.
@@ -246,8 +247,16 @@ async fn rebuild(common: &Common) -> anyhow::Result<()> {
     MIGRATOR.run(&pool).await.context("running migrations")?;
     let store = PgEventStore::new(pool);
     store.keep_positions_growing().await.context("keeping log positions growing")?;
-    sunday_projector::rebuild(&store, base_options(common)?, &sunday_projector::Progress::bar()).await?;
-    eprintln!();
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template("rebuild [{bar:20}] {pos}/{len} events ({percent}%) {per_sec} {elapsed}");
+    bar.set_style(style.unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()).progress_chars("#>-"));
+    let shown = bar.clone();
+    let progress = sunday_projector::Progress::new(move |done, total, _rate| {
+        shown.set_length(total);
+        shown.set_position(done);
+    });
+    sunday_projector::rebuild(&store, base_options(common)?, &progress).await?;
+    bar.finish();
     Ok(())
 }
 

@@ -27,19 +27,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A progress bar redrawn on standard error.
-    pub fn bar() -> Self {
-        Self {
-            report: Box::new(|done, total, rate| {
-                let pct = (done * 100).checked_div(total).unwrap_or(100);
-                let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
-                eprint!(
-                    "\rrebuild [{}{}] {done}/{total} events ({pct}%) {rate:.0} events/s   ",
-                    "#".repeat(filled),
-                    " ".repeat(20 - filled)
-                );
-            }),
-        }
+    /// Progress handed to `report` as (events done, events in all, events per second).
+    pub fn new(report: impl Fn(u64, u64, f64) + Send + Sync + 'static) -> Self {
+        Self { report: Box::new(report) }
     }
 
     /// Progress as log lines.

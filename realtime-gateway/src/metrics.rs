@@ -1,101 +1,92 @@
 //! The gateway's Prometheus metrics (the blueprint's names): open sockets,
 //! frames sent, disconnections, slow-consumer closes, and the latency from an
-//! event's commit to its frame being written.
+//! event's commit to its frame being written. `prometheus-client` metrics;
+//! `register` adds them to a scrape's registry.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// The blueprint's WebSocket latency buckets, in seconds.
 const BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
-/// Counters, updated without locks.
-#[derive(Default)]
+/// The gateway's metrics; each is shared with the registries it is added to.
+#[derive(Debug)]
 pub struct Metrics {
-    connections: AtomicI64,
-    messages: AtomicU64,
-    disconnections: AtomicU64,
-    slow_consumer_closes: AtomicU64,
-    sockets_refused: AtomicU64,
-    latency_buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+    connections: Gauge,
+    messages: Counter,
+    disconnections: Counter,
+    slow_consumer_closes: Counter,
+    sockets_refused: Counter,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            connections: Gauge::default(),
+            messages: Counter::default(),
+            disconnections: Counter::default(),
+            slow_consumer_closes: Counter::default(),
+            sockets_refused: Counter::default(),
+            latency: Histogram::new(BUCKETS),
+        }
+    }
 }
 
 impl Metrics {
     pub(crate) fn connected(&self) {
-        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.connections.inc();
     }
 
     pub(crate) fn disconnected(&self) {
-        self.connections.fetch_sub(1, Ordering::Relaxed);
-        self.disconnections.fetch_add(1, Ordering::Relaxed);
+        self.connections.dec();
+        self.disconnections.inc();
     }
 
     pub(crate) fn sent(&self) {
-        self.messages.fetch_add(1, Ordering::Relaxed);
+        self.messages.inc();
     }
 
     pub(crate) fn slow_consumer(&self) {
-        self.slow_consumer_closes.fetch_add(1, Ordering::Relaxed);
+        self.slow_consumer_closes.inc();
     }
 
     /// A handshake refused: the user holds the most sockets already.
     pub(crate) fn socket_refused(&self) {
-        self.sockets_refused.fetch_add(1, Ordering::Relaxed);
+        self.sockets_refused.inc();
     }
 
     pub(crate) fn sockets_refused(&self) -> u64 {
-        self.sockets_refused.load(Ordering::Relaxed)
+        self.sockets_refused.get()
     }
 
     /// An events frame written whose oldest event occurred at `occurred_ms`.
     pub(crate) fn delivered(&self, occurred_ms: i64) {
-        let micros = (crate::frame::now_ms() - occurred_ms).max(0) * 1000;
-        let seconds = micros as f64 / 1e6;
-        for (bucket, le) in self.latency_buckets.iter().zip(BUCKETS) {
-            if seconds <= le {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros.fetch_add(u64::try_from(micros).unwrap_or(0), Ordering::Relaxed);
+        let millis = (crate::frame::now_ms() - occurred_ms).max(0);
+        self.latency.observe(millis as f64 / 1e3);
     }
 
     /// Open sockets.
     pub fn connections(&self) -> i64 {
-        self.connections.load(Ordering::Relaxed)
+        self.connections.get()
     }
 
     /// Sockets closed because their queue overflowed.
     pub fn slow_consumer_closes(&self) -> u64 {
-        self.slow_consumer_closes.load(Ordering::Relaxed)
+        self.slow_consumer_closes.get()
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self, out: &mut String) {
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        };
-        metric("sunday_websocket_connections_active", "gauge", "Open WebSocket connections", self.connections().to_string());
-        metric(
-            "sunday_websocket_messages_total",
-            "counter",
-            "Frames sent to WebSocket clients",
-            self.messages.load(Ordering::Relaxed).to_string(),
-        );
-        let gone = self.disconnections.load(Ordering::Relaxed).to_string();
-        metric("sunday_websocket_disconnections_total", "counter", "WebSocket connections that ended", gone);
-        let slow = self.slow_consumer_closes().to_string();
-        metric("sunday_websocket_slow_consumer_closes_total", "counter", "Sockets closed because they could not keep up", slow);
-        let name = "sunday_websocket_message_latency_seconds";
-        let _ = writeln!(out, "# HELP {name} From an event's commit to its frame being written\n# TYPE {name} histogram");
-        for (bucket, le) in self.latency_buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", bucket.load(Ordering::Relaxed));
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {count}");
+    /// Adds the gateway's metrics to `registry` (counters gain `_total` there).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("sunday_websocket_connections_active", "Open WebSocket connections", self.connections.clone());
+        registry.register("sunday_websocket_messages", "Frames sent to WebSocket clients", self.messages.clone());
+        registry.register("sunday_websocket_disconnections", "WebSocket connections that ended", self.disconnections.clone());
+        let help = "Sockets closed because they could not keep up";
+        registry.register("sunday_websocket_slow_consumer_closes", help, self.slow_consumer_closes.clone());
+        let help = "From an event's commit to its frame being written";
+        registry.register("sunday_websocket_message_latency_seconds", help, self.latency.clone());
     }
 }
 
@@ -109,8 +100,10 @@ mod tests {
         m.connected();
         m.sent();
         m.delivered(crate::frame::now_ms() - 3);
+        let mut registry = Registry::default();
+        m.register(&mut registry);
         let mut out = String::new();
-        m.render(&mut out);
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap_or_default();
         assert!(out.contains("sunday_websocket_connections_active 1"), "{out}");
         assert!(out.contains("sunday_websocket_messages_total 1"));
         assert!(out.contains("sunday_websocket_message_latency_seconds_bucket{le=\"0.01\"} 1"), "{out}");
