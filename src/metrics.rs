@@ -160,6 +160,7 @@ mod tests {
         assert!(text.contains(r#"sunday_database_connections_active{pool="events"} 0"#));
         assert!(text.contains(r#"sunday_cache_requests_total{cache="boards",result="hit"} 0"#));
         assert!(text.contains(r#"sunday_cache_requests_total{cache="boards",result="miss"} 0"#));
+        assert!(text.contains(r#"sunday_cache_requests_total{cache="listings",result="miss"} 0"#));
         assert!(text.contains("# TYPE sunday_database_query_duration_seconds histogram"), "{text}");
         assert!(text.contains("# TYPE sunday_eventstore_append_duration_seconds histogram"));
     }

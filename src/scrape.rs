@@ -61,13 +61,21 @@ pub(crate) async fn register(registry: &mut Registry, s: &Sources) {
         g.metrics().register(registry);
     }
     if let Some(q) = &s.queries {
-        let (hits, misses) = q.cache_counts();
-        let results = [("hit".to_owned(), hits), ("miss".to_owned(), misses)].map(|(k, v)| (k, i64::try_from(v).unwrap_or(i64::MAX)));
         let family = Family::<CacheLabels, Counter>::default();
-        for (result, n) in results {
-            family.get_or_create(&CacheLabels { cache: "boards", result }).inc_by(u64::try_from(n).unwrap_or(0));
+        for (cache, (hits, misses)) in [("boards", q.cache_counts()), ("listings", q.list_cache_counts())] {
+            family.get_or_create(&CacheLabels { cache, result: "hit" }).inc_by(hits);
+            family.get_or_create(&CacheLabels { cache, result: "miss" }).inc_by(misses);
         }
-        registry.register("sunday_cache_requests", "Board-cache lookups of the query API", family);
+        registry.register("sunday_cache_requests", "Board and listing cache lookups of the query API", family);
+        let (held, bytes) = q.list_cache_size();
+        for (name, help, n) in [
+            ("sunday_cache_listings", "Listings the query API's listings cache holds", held),
+            ("sunday_cache_listing_bytes", "Bytes of the listings the query API's listings cache holds", bytes),
+        ] {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
+            registry.register(name, help, gauge);
+        }
         if let Some(lag) = q.replica_lag() {
             let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
             gauge.set(lag.as_secs_f64());
@@ -84,7 +92,7 @@ pub(crate) async fn register(registry: &mut Registry, s: &Sources) {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
-    result: String,
+    result: &'static str,
 }
 
 /// `sunday_rate_limited_total{kind}`: requests, frames and sockets refused

@@ -32,10 +32,6 @@ pub(crate) struct BoardQuery {
     include: Option<String>,
 }
 
-const READERS: &str = "SELECT user_id FROM rm_workspace_members WHERE workspace_id = $1 AND role IN ('owner', 'admin') \
-    UNION SELECT bm.user_id FROM rm_board_members bm \
-    JOIN rm_workspace_members wm ON wm.workspace_id = $1 AND wm.user_id = bm.user_id WHERE bm.board_id = $2";
-
 /// `GET /v1/boards/{id}?include=items`, served from the board cache when it can.
 #[tracing::instrument(skip_all, fields(board_id = %raw))]
 pub(crate) async fn get(
@@ -54,7 +50,7 @@ pub(crate) async fn get(
         return cached(&reader, &hit);
     }
     let loaded_at = *s.position.borrow();
-    let board = access::board(&s.pool, board_id, reader.user_id).await?;
+    let (board, readers) = access::board_with_readers(&s.pool, board_id, reader.user_id).await?;
     let mut data: Value = timed("board", "rm_boards", sqlx::query_scalar(BOARD_JSON).bind(board.board_id).fetch_one(&s.pool)).await?;
     if with_items {
         let sql = format!(
@@ -64,10 +60,9 @@ pub(crate) async fn get(
             timed("board_items", "rm_items", sqlx::query_as(&sql).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool)).await?;
         data["items"] = Value::Array(render_all(&s.pool, &rows).await?);
     }
-    let readers: Vec<Uuid> = sqlx::query_scalar(READERS).bind(board.workspace_id).bind(board.board_id).fetch_all(&s.pool).await?;
     let answer = Rendered::new(data, None);
     let response = reader.respond(&answer);
-    let entry = CachedBoard { workspace_id: board.workspace_id, readers: readers.into_iter().collect(), answer };
+    let entry = CachedBoard { workspace_id: board.workspace_id, readers, answer };
     s.cache.put(board_id, with_items, entry, loaded_at);
     Ok(response)
 }

@@ -1,9 +1,11 @@
 //! A bounded cache of board reads (`GET /v1/boards/{id}`), evicted by the
-//! projector's invalidations.
+//! projector's invalidations, and beside it the listings cache (which it
+//! holds to the same invalidations).
 //!
 //! Never stale: invalidations are applied before the reader's view of the
 //! checkpoint moves, and a read loaded before an invalidation of its board
-//! (or workspace) is not cached afterwards (`put` compares positions).
+//! (or workspace, or of everything) is not cached afterwards (`put` compares
+//! positions), nor served afterwards (listings are compared when read).
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
@@ -14,6 +16,7 @@ use lru::LruCache;
 use sunday_read_models::Invalidation;
 use uuid::Uuid;
 
+use crate::listings::{CachedList, ListKey, Listings};
 use crate::respond::Rendered;
 
 /// A cached board answer and who may read it.
@@ -30,6 +33,19 @@ struct Inner {
     invalidated: LruCache<Uuid, i64>,
     /// Highest position among invalidations forgotten by `invalidated`.
     floor: i64,
+    /// Highest position that invalidated everything (a profile change, or
+    /// invalidations missed): nothing loaded before it holds.
+    reset: i64,
+}
+
+impl Inner {
+    /// Whether nothing that a read of `board` in `workspace` shows was
+    /// invalidated after `loaded_at`.
+    fn unchanged_since(&mut self, board: Uuid, workspace: Uuid, loaded_at: i64) -> bool {
+        let floor = self.floor;
+        let mut since = |id: Uuid| self.invalidated.get(&id).copied().unwrap_or(floor);
+        self.reset <= loaded_at && since(board) <= loaded_at && since(workspace) <= loaded_at
+    }
 }
 
 /// How many locks loads of missing boards are spread over.
@@ -44,15 +60,18 @@ pub(crate) struct BoardCache {
     /// or just invalidated), the readers that miss together wait for one load
     /// instead of all querying the database.
     loads: [tokio::sync::Mutex<()>; LOAD_STRIPES],
+    /// Item and file listings (locked before `inner` when both are).
+    lists: Listings,
 }
 
 impl BoardCache {
     pub(crate) fn new(capacity: usize) -> Self {
         let cap = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         let remembered = NonZeroUsize::new(capacity.max(1) * 16).unwrap_or(NonZeroUsize::MIN);
-        let inner = Inner { entries: LruCache::new(cap), invalidated: LruCache::new(remembered), floor: 0 };
+        let inner = Inner { entries: LruCache::new(cap), invalidated: LruCache::new(remembered), floor: 0, reset: 0 };
         let loads = std::array::from_fn(|_| tokio::sync::Mutex::new(()));
-        Self { inner: Mutex::new(inner), hits: AtomicU64::new(0), misses: AtomicU64::new(0), loads }
+        let (hits, misses) = (AtomicU64::new(0), AtomicU64::new(0));
+        Self { inner: Mutex::new(inner), hits, misses, loads, lists: Listings::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -88,21 +107,41 @@ impl BoardCache {
     /// the board or its workspace was invalidated since.
     pub(crate) fn put(&self, board: Uuid, items: bool, entry: CachedBoard, loaded_at: i64) {
         let mut inner = self.lock();
-        let since = |inner: &mut Inner, id: Uuid| inner.invalidated.get(&id).copied().unwrap_or(inner.floor);
-        if since(&mut inner, board) > loaded_at || since(&mut inner, entry.workspace_id) > loaded_at {
-            return;
+        if inner.unchanged_since(board, entry.workspace_id, loaded_at) {
+            inner.entries.put((board, items), Arc::new(entry));
         }
-        inner.entries.put((board, items), Arc::new(entry));
+    }
+
+    /// The listing under `key`, if nothing it shows changed since it was loaded.
+    pub(crate) fn list(&self, key: &ListKey) -> Option<Arc<CachedList>> {
+        self.lists.get(key, |e| self.lock().unchanged_since(e.board_id, e.workspace_id, e.loaded_at))
+    }
+
+    /// Caches a listing loaded when the checkpoint was `entry.loaded_at`,
+    /// unless what it shows was invalidated since.
+    pub(crate) fn put_list(&self, key: ListKey, entry: CachedList) {
+        if self.lock().unchanged_since(entry.board_id, entry.workspace_id, entry.loaded_at) {
+            self.lists.put(key, entry);
+        }
+    }
+
+    /// Listing lookups that found a fresh answer, and lookups that did not.
+    pub(crate) fn list_counts(&self) -> (u64, u64) {
+        self.lists.counts()
+    }
+
+    /// Listings held and the bytes they take.
+    pub(crate) fn list_size(&self) -> (usize, usize) {
+        self.lists.size()
     }
 
     /// Applies one committed batch's changes.
     pub(crate) fn invalidate(&self, inv: &Invalidation) {
-        let mut inner = self.lock();
         if !inv.users.is_empty() {
-            // A name changed: it shows in members lists of unknown boards.
-            inner.entries.clear();
-            inner.floor = inner.floor.max(inv.position);
+            // A name changed: it shows in members and assignee lists of unknown boards.
+            self.clear(inv.position);
         }
+        let mut inner = self.lock();
         for id in inv.boards.iter().chain(inv.workspaces.iter()) {
             // `push` hands back the entry it evicted to make room: remember
             // its position as the floor, so nothing older than it is cached.
@@ -131,7 +170,9 @@ impl BoardCache {
     pub(crate) fn clear(&self, position: i64) {
         let mut inner = self.lock();
         inner.entries.clear();
-        inner.floor = inner.floor.max(position);
+        inner.reset = inner.reset.max(position);
+        drop(inner);
+        self.lists.clear();
     }
 }
 
@@ -190,5 +231,42 @@ mod tests {
         // Board 10's invalidation (position 100) was forgotten; a read older than it must not be cached.
         cache.put(Uuid::from_u128(10), false, entry(Uuid::nil()), 50);
         assert!(cache.get(Uuid::from_u128(10), false).is_none());
+    }
+
+    fn listing(board: Uuid, ws: Uuid, loaded_at: i64) -> CachedList {
+        CachedList { board_id: board, workspace_id: ws, readers: Arc::default(), answer: Rendered::new(json!([]), None), loaded_at }
+    }
+
+    #[test]
+    fn a_read_loaded_before_a_profile_change_is_neither_cached_nor_served() {
+        let (board, ws) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let cache = BoardCache::new(8);
+        cache.invalidate(&inv(5, &[board], &[]));
+        cache.lists.put((board, "a".into()), listing(board, ws, 10));
+        let mut renamed = inv(20, &[], &[]);
+        renamed.users.insert(Uuid::from_u128(9));
+        cache.invalidate(&renamed);
+        cache.put(board, false, entry(ws), 10);
+        assert!(cache.get(board, false).is_none());
+        cache.lists.put((board, "a".into()), listing(board, ws, 10));
+        assert!(cache.list(&(board, "a".into())).is_none());
+    }
+
+    #[test]
+    fn a_listing_is_served_until_its_board_or_workspace_changes() {
+        let (board, other, ws) = (Uuid::from_u128(1), Uuid::from_u128(3), Uuid::from_u128(2));
+        let cache = BoardCache::new(8);
+        cache.put_list((board, "a".into()), listing(board, ws, 10));
+        cache.put_list((other, "a".into()), listing(other, Uuid::nil(), 10));
+        assert!(cache.list(&(board, "a".into())).is_some());
+        cache.invalidate(&inv(15, &[board], &[]));
+        assert!(cache.list(&(board, "a".into())).is_none());
+        cache.put_list((board, "a".into()), listing(board, ws, 12));
+        assert!(cache.list(&(board, "a".into())).is_none(), "loaded before the change");
+        cache.put_list((board, "a".into()), listing(board, ws, 15));
+        assert!(cache.list(&(board, "a".into())).is_some());
+        cache.invalidate(&inv(16, &[], &[ws]));
+        assert!(cache.list(&(board, "a".into())).is_none());
+        assert!(cache.list(&(other, "a".into())).is_some());
     }
 }

@@ -1,5 +1,9 @@
 //! Item reads: a board's items (filtered, in rank order, keyset-paged), one
-//! item, its comments and activity, and file metadata.
+//! item, its comments and activity, and file metadata. Listings are served
+//! from the listings cache while their board is unchanged.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -9,10 +13,12 @@ use uuid::Uuid;
 
 use crate::QueryState;
 use crate::access;
+use crate::access::ReadableBoard;
 use crate::boards::{PageQuery, activity_page};
 use crate::item_json::{ITEM_COLUMNS, ItemRow, render_all};
+use crate::listings::{CachedList, ListKey};
 use crate::problem::QueryError;
-use crate::respond::{Params, Reader, Segment, decode_cursor, encode_cursor, id, limit};
+use crate::respond::{Params, Reader, Rendered, Segment, decode_cursor, encode_cursor, id, limit};
 use sunday_runtime::stats::timed;
 
 /// The filters of an item listing; all must hold.
@@ -26,6 +32,17 @@ struct Filters {
     limit: Option<String>,
     cursor: Option<String>,
     board: Option<String>,
+}
+
+impl Filters {
+    /// The filters and page in one canonical form, the listing's cache key
+    /// (tags sorted and deduplicated: they are one containment test).
+    fn key(&self) -> String {
+        let mut tags: Vec<&str> = self.tags.iter().map(String::as_str).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        json!(["items", self.status, self.assignee, tags, self.q, self.group, self.limit, self.cursor]).to_string()
+    }
 }
 
 /// Parses the query string by hand: `tag` may repeat.
@@ -105,7 +122,13 @@ fn like_literal(q: &str) -> String {
 }
 
 async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters) -> Result<Response, QueryError> {
-    let board = access::board(&s.pool, id(board_raw, "board")?, reader.user_id).await?;
+    let board_id = id(board_raw, "board")?;
+    let key: ListKey = (board_id, f.key().into());
+    if let Some(hit) = s.cache.list(&key) {
+        return cached_list(reader, &hit, "board");
+    }
+    let loaded_at = *s.position.borrow();
+    let (board, readers) = access::board_with_readers(&s.pool, board_id, reader.user_id).await?;
     let limit = limit(f.limit.as_deref())?;
     let after: Option<RankCursor> = decode_cursor(f.cursor.as_deref())?;
     let sql = list_sql(&f, after.is_some());
@@ -130,7 +153,31 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
     }
     let rows = timed("list_items", "rm_items", q.bind(limit + 1).fetch_all(&s.pool)).await?;
     let (page, next) = crate::page(rows, limit, |r| encode_cursor(&RankCursor { r: r.rank.clone() }));
-    Ok(reader.answer(Value::Array(render_all(&s.pool, &page).await?), Some(next)))
+    let answer = Rendered::new(Value::Array(render_all(&s.pool, &page).await?), Some(next));
+    Ok(cache_list(s, reader, key, (board, readers), answer, loaded_at))
+}
+
+/// Answers a listing just loaded and keeps it for the board's other readers.
+fn cache_list(
+    s: &QueryState,
+    reader: &Reader,
+    key: ListKey,
+    (board, readers): (ReadableBoard, HashSet<Uuid>),
+    answer: Rendered,
+    loaded_at: i64,
+) -> Response {
+    let response = reader.respond(&answer);
+    let (board_id, workspace_id, readers) = (board.board_id, board.workspace_id, Arc::new(readers));
+    s.cache.put_list(key, CachedList { board_id, workspace_id, readers, answer, loaded_at });
+    response
+}
+
+/// A cached listing, for readers among its readers (else the 404 of `what`).
+fn cached_list(reader: &Reader, hit: &CachedList, what: &'static str) -> Result<Response, QueryError> {
+    match hit.readers.contains(&reader.user_id) {
+        true => Ok(reader.respond(&hit.answer)),
+        false => Err(QueryError::NotFound(what)),
+    }
 }
 
 /// `GET /v1/boards/{id}/items?status=&assignee=&tag=&q=&groupId=&limit=&cursor=`
@@ -220,22 +267,34 @@ pub(crate) struct FilesQuery {
 /// `GET /v1/files?itemId=` or `?boardId=`: file metadata, newest first.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn files(State(s): State<QueryState>, reader: Reader, Params(q): Params<FilesQuery>) -> Result<Response, QueryError> {
-    let (board, item) = match (q.item_id.as_deref(), q.board_id.as_deref()) {
-        (Some(raw), _) => {
-            let item = access::item(&s.pool, id(raw, "item")?, reader.user_id).await?;
-            (item.board.board_id, Some(item.item_id))
-        }
-        (None, Some(raw)) => (access::board(&s.pool, id(raw, "board")?, reader.user_id).await?.board_id, None),
+    let (scope, what) = match (q.item_id.as_deref(), q.board_id.as_deref()) {
+        (Some(raw), _) => (id(raw, "item")?, "item"),
+        (None, Some(raw)) => (id(raw, "board")?, "board"),
         (None, None) => return Err(QueryError::BadRequest("itemId or boardId is required".into())),
+    };
+    let key: ListKey = (scope, format!("files of {what}").into());
+    if let Some(hit) = s.cache.list(&key) {
+        return cached_list(&reader, &hit, what);
+    }
+    let loaded_at = *s.position.borrow();
+    let (board, item, readers) = match what {
+        "item" => {
+            let (item, readers) = access::item_with_readers(&s.pool, scope, reader.user_id).await?;
+            (item.board, Some(item.item_id), readers)
+        }
+        _ => {
+            let (board, readers) = access::board_with_readers(&s.pool, scope, reader.user_id).await?;
+            (board, None, readers)
+        }
     };
     let data: Value = sqlx::query_scalar(
         "SELECT coalesce(jsonb_agg(rm_file_json(f) ORDER BY f.position DESC), '[]') FROM rm_files f \
          WHERE f.board_id = $1 AND ($2::uuid IS NULL OR f.item_id = $2) \
            AND EXISTS (SELECT 1 FROM rm_items i WHERE i.item_id = f.item_id AND i.deleted_at IS NULL)",
     )
-    .bind(board)
+    .bind(board.board_id)
     .bind(item)
     .fetch_one(&s.pool)
     .await?;
-    Ok(reader.answer(data, Some(None)))
+    Ok(cache_list(&s, &reader, key, (board, readers), Rendered::new(data, Some(None)), loaded_at))
 }

@@ -11,6 +11,7 @@ mod boards;
 pub mod cache;
 mod item_json;
 mod items;
+mod listings;
 mod position;
 pub mod problem;
 mod respond;
@@ -116,6 +117,16 @@ impl QueryState {
     /// Board-cache lookups so far: (hits, misses).
     pub fn cache_counts(&self) -> (u64, u64) {
         self.cache.counts()
+    }
+
+    /// Listings-cache lookups so far: (hits, misses).
+    pub fn list_cache_counts(&self) -> (u64, u64) {
+        self.cache.list_counts()
+    }
+
+    /// Listings cached and the bytes they take.
+    pub fn list_cache_size(&self) -> (usize, usize) {
+        self.cache.list_size()
     }
 
     fn raise(&self, position: i64) {

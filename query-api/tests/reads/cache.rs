@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::helpers::{System, query_instance, send_to, user};
 
-async fn nats() -> async_nats::Client {
+pub(crate) async fn nats() -> async_nats::Client {
     let url = std::env::var("SUNDAY_TEST_NATS_URL").unwrap_or_else(|_| panic!("ops/test sets SUNDAY_TEST_NATS_URL"));
     async_nats::connect(url).await.unwrap_or_else(|e| panic!("NATS: {e}"))
 }

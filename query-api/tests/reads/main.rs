@@ -5,5 +5,6 @@ mod cache;
 mod fuzz;
 mod hardening;
 mod helpers;
+mod listings;
 mod reads;
 mod replica;
