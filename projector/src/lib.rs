@@ -123,6 +123,31 @@ pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]
 
 async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
     let mut tx = pool.begin().await?;
+    let to = events.last().map_or(from, |e| e.position);
+    claim(&mut tx, from, to).await?;
+    partitions::ensure_for(&mut tx, events).await?;
+    let mut touched = Invalidation { position: to, previous: from, ..Invalidation::default() };
+    let mut deferred = apply::Deferred::default();
+    for e in events {
+        let span = tracing::debug_span!("project", event_type = e.event.event_type(), position = e.position);
+        sunday_runtime::telemetry::follow(&span, e.metadata.traceparent.as_deref());
+        apply::apply(&mut tx, &mut deferred, e).instrument(span).await?;
+        touched.note(e);
+    }
+    deferred.flush(&mut tx).await?;
+    tx.commit().await?;
+    Ok(touched)
+}
+
+/// Moves the checkpoint from `from` to `to` as the batch's first statement:
+/// the row stays locked until the batch commits, so a second projector's
+/// batch from the same position waits, then finds it moved (`Fenced`). One
+/// statement in the usual case; the first batch creates the row.
+async fn claim(tx: &mut PgConnection, from: Position, to: Position) -> Result<(), ProjectorError> {
+    const MOVE: &str = "UPDATE projection_checkpoints SET position = $3, updated_at = now() WHERE name = $1 AND position = $2";
+    if sqlx::query(MOVE).bind(PROJECTION).bind(from).bind(to).execute(&mut *tx).await?.rows_affected() == 1 {
+        return Ok(());
+    }
     sqlx::query("INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING")
         .bind(PROJECTION)
         .execute(&mut *tx)
@@ -134,26 +159,8 @@ async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedE
     if found != from {
         return Err(ProjectorError::Fenced { expected: from, found });
     }
-    partitions::ensure_for(&mut tx, events).await?;
-    let mut touched = Invalidation { position: from, previous: from, ..Invalidation::default() };
-    let mut deferred = apply::Deferred::default();
-    for e in events {
-        let span = tracing::debug_span!("project", event_type = e.event.event_type(), position = e.position);
-        sunday_runtime::telemetry::follow(&span, e.metadata.traceparent.as_deref());
-        apply::apply(&mut tx, &mut deferred, e).instrument(span).await?;
-        touched.note(e);
-    }
-    deferred.flush(&mut tx).await?;
-    if let Some(last) = events.last() {
-        sqlx::query("UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1")
-            .bind(PROJECTION)
-            .bind(last.position)
-            .execute(&mut *tx)
-            .await?;
-        touched.position = last.position;
-    }
-    tx.commit().await?;
-    Ok(touched)
+    sqlx::query(MOVE).bind(PROJECTION).bind(from).bind(to).execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// Makes sure the live read models exist and are of this build's version:
