@@ -62,6 +62,8 @@ pub(crate) struct BoardCache {
     loads: [tokio::sync::Mutex<()>; LOAD_STRIPES],
     /// Item and file listings (locked before `inner` when both are).
     lists: Listings,
+    /// Spreads listing keys over `loads`.
+    stripes: std::hash::RandomState,
 }
 
 impl BoardCache {
@@ -71,7 +73,7 @@ impl BoardCache {
         let inner = Inner { entries: LruCache::new(cap), invalidated: LruCache::new(remembered), floor: 0, reset: 0 };
         let loads = std::array::from_fn(|_| tokio::sync::Mutex::new(()));
         let (hits, misses) = (AtomicU64::new(0), AtomicU64::new(0));
-        Self { inner: Mutex::new(inner), hits, misses, loads, lists: Listings::new() }
+        Self { inner: Mutex::new(inner), hits, misses, loads, lists: Listings::new(), stripes: std::hash::RandomState::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -112,17 +114,33 @@ impl BoardCache {
         }
     }
 
-    /// The listing under `key`, if nothing it shows changed since it was loaded.
-    pub(crate) fn list(&self, key: &ListKey) -> Option<Arc<CachedList>> {
-        self.lists.get(key, |e| self.lock().unchanged_since(e.board_id, e.workspace_id, e.loaded_at))
+    /// The listing under `key` for a reader at `position`: if nothing it
+    /// shows changed since it was loaded, or it was loaded at `position` or
+    /// later (see `listings`).
+    pub(crate) fn list(&self, key: &ListKey, position: i64) -> Option<Arc<CachedList>> {
+        let found = self.relist(key, position);
+        self.lists.count(found.is_some());
+        found
     }
 
-    /// Caches a listing loaded when the checkpoint was `entry.loaded_at`,
-    /// unless what it shows was invalidated since.
+    /// Looks again after waiting for a load turn (not counted).
+    pub(crate) fn relist(&self, key: &ListKey, position: i64) -> Option<Arc<CachedList>> {
+        self.lists.get(key, position, |e| self.lock().unchanged_since(e.board_id, e.workspace_id, e.loaded_at))
+    }
+
+    /// Waits for the right to load the listing under `key` (one load per
+    /// listing at a time, as for boards); look again once it is granted.
+    pub(crate) async fn list_turn(&self, key: &ListKey) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher;
+        let stripe = usize::try_from(self.stripes.hash_one(key) % LOAD_STRIPES as u64).unwrap_or(0);
+        self.loads[stripe].lock().await
+    }
+
+    /// Caches a listing loaded when the checkpoint was `entry.loaded_at`
+    /// (even if its board changed during the load: it still answers the
+    /// readers who waited for it).
     pub(crate) fn put_list(&self, key: ListKey, entry: CachedList) {
-        if self.lock().unchanged_since(entry.board_id, entry.workspace_id, entry.loaded_at) {
-            self.lists.put(key, entry);
-        }
+        self.lists.put(key, entry);
     }
 
     /// Listing lookups that found a fresh answer, and lookups that did not.
@@ -249,7 +267,7 @@ mod tests {
         cache.put(board, false, entry(ws), 10);
         assert!(cache.get(board, false).is_none());
         cache.lists.put((board, "a".into()), listing(board, ws, 10));
-        assert!(cache.list(&(board, "a".into())).is_none());
+        assert!(cache.list(&(board, "a".into()), 20).is_none());
     }
 
     #[test]
@@ -258,15 +276,16 @@ mod tests {
         let cache = BoardCache::new(8);
         cache.put_list((board, "a".into()), listing(board, ws, 10));
         cache.put_list((other, "a".into()), listing(other, Uuid::nil(), 10));
-        assert!(cache.list(&(board, "a".into())).is_some());
+        assert!(cache.list(&(board, "a".into()), 10).is_some());
         cache.invalidate(&inv(15, &[board], &[]));
-        assert!(cache.list(&(board, "a".into())).is_none());
+        assert!(cache.list(&(board, "a".into()), 15).is_none());
         cache.put_list((board, "a".into()), listing(board, ws, 12));
-        assert!(cache.list(&(board, "a".into())).is_none(), "loaded before the change");
+        assert!(cache.list(&(board, "a".into()), 12).is_some(), "loaded before the change, but not before the reader's view");
+        assert!(cache.list(&(board, "a".into()), 15).is_none(), "loaded before the change");
         cache.put_list((board, "a".into()), listing(board, ws, 15));
-        assert!(cache.list(&(board, "a".into())).is_some());
+        assert!(cache.list(&(board, "a".into()), 15).is_some());
         cache.invalidate(&inv(16, &[], &[ws]));
-        assert!(cache.list(&(board, "a".into())).is_none());
-        assert!(cache.list(&(other, "a".into())).is_some());
+        assert!(cache.list(&(board, "a".into()), 16).is_none());
+        assert!(cache.list(&(other, "a".into()), 16).is_some());
     }
 }

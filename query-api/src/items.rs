@@ -125,7 +125,11 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
     let board_id = id(board_raw, "board")?;
     let key: ListKey = (board_id, f.key().into());
     // Non-readers take the uncached way to their 404 (see `boards::get`).
-    if let Some(hit) = s.cache.list(&key).filter(|hit| hit.readers.contains(&reader.user_id)) {
+    if let Some(hit) = s.cache.list(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
+        return Ok(reader.respond(&hit.answer));
+    }
+    let _turn = s.cache.list_turn(&key).await;
+    if let Some(hit) = s.cache.relist(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
         return Ok(reader.respond(&hit.answer));
     }
     let loaded_at = *s.position.borrow();
@@ -267,7 +271,11 @@ pub(crate) async fn files(State(s): State<QueryState>, reader: Reader, Params(q)
     };
     let key: ListKey = (scope, format!("files of {what}").into());
     // Non-readers take the uncached way to their 404 (see `boards::get`).
-    if let Some(hit) = s.cache.list(&key).filter(|hit| hit.readers.contains(&reader.user_id)) {
+    if let Some(hit) = s.cache.list(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
+        return Ok(reader.respond(&hit.answer));
+    }
+    let _turn = s.cache.list_turn(&key).await;
+    if let Some(hit) = s.cache.relist(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
         return Ok(reader.respond(&hit.answer));
     }
     let loaded_at = *s.position.borrow();

@@ -5,7 +5,11 @@
 //!
 //! Listings are not evicted one by one when a board changes (there may be
 //! many per board); each is checked against the board cache's invalidation
-//! positions when it is looked up, and dropped there if it is stale.
+//! positions when it is looked up, and dropped there if it is stale. A
+//! listing loaded at a checkpoint at least as new as a reader's position also
+//! answers that reader even if its board changed since: the reader's view
+//! is older than the load, as if the change had come after its read. This is
+//! what lets readers missing one busy listing together wait for one load.
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
@@ -65,33 +69,40 @@ impl Listings {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The listing under `key` if `fresh` says it still holds; a stale one
-    /// is dropped.
-    pub(crate) fn get(&self, key: &ListKey, fresh: impl Fn(&CachedList) -> bool) -> Option<Arc<CachedList>> {
+    /// The listing under `key` if `fresh` says it still holds for a reader
+    /// at `position`; one stale for it is dropped (readers come in position
+    /// order, near enough, so older ones rarely still need it).
+    pub(crate) fn get(&self, key: &ListKey, position: i64, fresh: impl Fn(&CachedList) -> bool) -> Option<Arc<CachedList>> {
         let mut entries = self.lock();
         let found = entries.lru.get(key).cloned();
-        let found = match found {
-            Some(entry) if fresh(&entry) => Some(entry),
+        match found {
+            Some(entry) if entry.loaded_at >= position || fresh(&entry) => Some(entry),
             Some(_) => {
                 entries.remove(key);
                 None
             }
             None => None,
-        };
-        drop(entries);
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
-        found
+        }
     }
 
-    /// Keeps a listing (unless its key or body is too large), evicting the
-    /// least recently used ones beyond the byte budget.
+    /// Counts one lookup of a request.
+    pub(crate) fn count(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keeps a listing (unless its key or body is too large, or a newer load
+    /// of it is held), evicting the least recently used ones beyond the byte
+    /// budget.
     pub(crate) fn put(&self, key: ListKey, entry: CachedList) {
         let size = entry.answer.body.len() + key.1.len();
         if key.1.len() > MAX_KEY || size > LARGEST {
             return;
         }
         let mut entries = self.lock();
+        if entries.lru.peek(&key).is_some_and(|held| held.loaded_at > entry.loaded_at) {
+            return;
+        }
         entries.remove(&key);
         if let Some((old_key, old)) = entries.lru.push(key, Arc::new(entry)) {
             entries.bytes -= old.answer.body.len() + old_key.1.len();
@@ -154,8 +165,8 @@ mod tests {
         let (held, bytes) = lists.size();
         assert!(bytes <= BYTES, "{bytes} bytes held");
         assert!((15..20).contains(&held), "{held} held");
-        assert!(lists.get(&key(0), |_| true).is_none());
-        assert!(lists.get(&key(19), |_| true).is_some());
+        assert!(lists.get(&key(0), 1, |_| true).is_none());
+        assert!(lists.get(&key(19), 1, |_| true).is_some());
     }
 
     #[test]
@@ -167,11 +178,19 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_listing_is_dropped_when_looked_up() {
+    fn a_stale_listing_answers_only_readers_older_than_its_load() {
         let lists = Listings::new();
-        lists.put(key(1), entry(10));
-        assert!(lists.get(&key(1), |_| false).is_none());
-        assert_eq!(lists.size(), (0, 0));
-        assert_eq!(lists.counts(), (0, 1));
+        lists.put(key(1), CachedList { loaded_at: 10, ..entry(10) });
+        assert!(lists.get(&key(1), 10, |_| false).is_some(), "a reader at the load's position");
+        assert!(lists.get(&key(1), 11, |_| false).is_none(), "a newer reader");
+        assert_eq!(lists.size(), (0, 0), "and it was dropped");
+    }
+
+    #[test]
+    fn an_older_load_does_not_replace_a_newer_one() {
+        let lists = Listings::new();
+        lists.put(key(1), CachedList { loaded_at: 20, ..entry(10) });
+        lists.put(key(1), CachedList { loaded_at: 10, ..entry(10) });
+        assert!(lists.get(&key(1), 15, |_| false).is_some());
     }
 }

@@ -103,3 +103,23 @@ async fn cached_file_listings_follow_uploads_and_deletes(pool: PgPool) {
     assert_eq!(sys.read(&of_item, owner, deleted.position()).await.status, StatusCode::NOT_FOUND);
     assert_eq!(sys.read(&of_board, owner, deleted.position()).await.data(), &json!([]));
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn readers_missing_one_listing_together_wait_for_one_load(pool: PgPool) {
+    let sys = std::sync::Arc::new(System::start(pool).await);
+    let owner = user();
+    let (_, board, _) = sys.board(owner).await;
+    let p = sys.command(Method::POST, "/v1/items", owner, Some(json!({"boardId": board, "name": "a"}))).await.position();
+    let _ = sys.read(&format!("/v1/boards/{board}/statistics"), owner, p).await;
+    let before = sunday_runtime::stats::count("list_items", "rm_items");
+    let readers: Vec<_> = (0..32)
+        .map(|_| {
+            let sys = sys.clone();
+            tokio::spawn(async move { names(&sys.read(&format!("/v1/boards/{board}/items"), owner, p).await.body) })
+        })
+        .collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap_or_default(), ["a"]);
+    }
+    assert_eq!(sunday_runtime::stats::count("list_items", "rm_items") - before, 1, "32 readers of a missing listing, one load");
+}
