@@ -124,14 +124,10 @@ fn like_literal(q: &str) -> String {
 async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters) -> Result<Response, QueryError> {
     let board_id = id(board_raw, "board")?;
     let key: ListKey = (board_id, f.key().into());
-    // Non-readers take the uncached way to their 404 (see `boards::get`).
-    if let Some(hit) = s.cache.list(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
-        return Ok(reader.respond(&hit.answer));
-    }
-    let _turn = s.cache.list_turn(&key).await;
-    if let Some(hit) = s.cache.relist(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
-        return Ok(reader.respond(&hit.answer));
-    }
+    let _turn = match lookup(s, reader, &key).await {
+        Lookup::Hit(answer) => return Ok(answer),
+        Lookup::Load(turn) => turn,
+    };
     let loaded_at = *s.position.borrow();
     let (board, readers) = access::board_with_readers(&s.pool, board_id, reader.user_id).await?;
     let limit = limit(f.limit.as_deref())?;
@@ -160,6 +156,26 @@ async fn list_items(s: &QueryState, reader: &Reader, board_raw: &str, f: Filters
     let (page, next) = crate::page(rows, limit, |r| encode_cursor(&RankCursor { r: r.rank.clone() }));
     let answer = Rendered::new(Value::Array(render_all(&s.pool, &page).await?), Some(next));
     Ok(cache_list(s, reader, key, (board, readers), answer, loaded_at))
+}
+
+/// What the listings cache has for a reader: the answer, or the turn to load
+/// it (hold it until the load is cached).
+enum Lookup<'s> {
+    Hit(Response),
+    Load(tokio::sync::MutexGuard<'s, ()>),
+}
+
+async fn lookup<'s>(s: &'s QueryState, reader: &Reader, key: &ListKey) -> Lookup<'s> {
+    // Non-readers take the uncached way to their 404 (see `boards::get`).
+    let readable = |hit: &Arc<CachedList>| hit.readers.contains(&reader.user_id);
+    if let Some(hit) = s.cache.list(key, reader.position).filter(readable) {
+        return Lookup::Hit(reader.respond(&hit.answer));
+    }
+    let turn = s.cache.list_turn(key).await;
+    match s.cache.relist(key, reader.position).filter(readable) {
+        Some(hit) => Lookup::Hit(reader.respond(&hit.answer)),
+        None => Lookup::Load(turn),
+    }
 }
 
 /// Answers a listing just loaded and keeps it for the board's other readers.
@@ -270,14 +286,10 @@ pub(crate) async fn files(State(s): State<QueryState>, reader: Reader, Params(q)
         (None, None) => return Err(QueryError::BadRequest("itemId or boardId is required".into())),
     };
     let key: ListKey = (scope, format!("files of {what}").into());
-    // Non-readers take the uncached way to their 404 (see `boards::get`).
-    if let Some(hit) = s.cache.list(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
-        return Ok(reader.respond(&hit.answer));
-    }
-    let _turn = s.cache.list_turn(&key).await;
-    if let Some(hit) = s.cache.relist(&key, reader.position).filter(|hit| hit.readers.contains(&reader.user_id)) {
-        return Ok(reader.respond(&hit.answer));
-    }
+    let _turn = match lookup(&s, &reader, &key).await {
+        Lookup::Hit(answer) => return Ok(answer),
+        Lookup::Load(turn) => turn,
+    };
     let loaded_at = *s.position.borrow();
     let (board, item, readers) = match what {
         "item" => {
