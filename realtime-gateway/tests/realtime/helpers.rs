@@ -199,6 +199,23 @@ impl System {
         self.command(Method::POST, &format!("/v1/boards/{board}/members"), owner, json!({"userId": user, "role": "editor"})).await;
     }
 
+    /// Waits until the read models hold `board`.
+    pub(crate) async fn board_projected(&self, board: Uuid) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM rm.rm_boards WHERE board_id = $1")
+                .bind(board)
+                .fetch_optional(self.store.pool())
+                .await
+                .unwrap_or(None);
+            if found.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the projector never projected board {board}");
+    }
+
     /// Waits until the publisher has published the log up to `position`.
     pub(crate) async fn published(&self, position: i64) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
