@@ -280,26 +280,23 @@ pub(crate) struct FilesQuery {
 /// `GET /v1/files?itemId=` or `?boardId=`: file metadata, newest first.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn files(State(s): State<QueryState>, reader: Reader, Params(q): Params<FilesQuery>) -> Result<Response, QueryError> {
-    let (scope, what) = match (q.item_id.as_deref(), q.board_id.as_deref()) {
-        (Some(raw), _) => (id(raw, "item")?, "item"),
-        (None, Some(raw)) => (id(raw, "board")?, "board"),
+    let (scope, of_item) = match (q.item_id.as_deref(), q.board_id.as_deref()) {
+        (Some(raw), _) => (id(raw, "item")?, true),
+        (None, Some(raw)) => (id(raw, "board")?, false),
         (None, None) => return Err(QueryError::BadRequest("itemId or boardId is required".into())),
     };
-    let key: ListKey = (scope, format!("files of {what}").into());
+    let key: ListKey = (scope, if of_item { "files of item" } else { "files of board" }.into());
     let _turn = match lookup(&s, &reader, &key).await {
         Lookup::Hit(answer) => return Ok(answer),
         Lookup::Load(turn) => turn,
     };
     let loaded_at = *s.position.borrow();
-    let (board, item, readers) = match what {
-        "item" => {
-            let (item, readers) = access::item_with_readers(&s.pool, scope, reader.user_id).await?;
-            (item.board, Some(item.item_id), readers)
-        }
-        _ => {
-            let (board, readers) = access::board_with_readers(&s.pool, scope, reader.user_id).await?;
-            (board, None, readers)
-        }
+    let (board, item, readers) = if of_item {
+        let (item, readers) = access::item_with_readers(&s.pool, scope, reader.user_id).await?;
+        (item.board, Some(item.item_id), readers)
+    } else {
+        let (board, readers) = access::board_with_readers(&s.pool, scope, reader.user_id).await?;
+        (board, None, readers)
     };
     let data: Value = sqlx::query_scalar(
         "SELECT coalesce(jsonb_agg(rm_file_json(f) ORDER BY f.position DESC), '[]') FROM rm_files f \

@@ -26,7 +26,7 @@ use crate::respond::Rendered;
 pub(crate) const MAX_KEY: usize = 512;
 /// At most this many listings per instance.
 const ENTRIES: usize = 4096;
-/// At most this many bytes of listing bodies per instance.
+/// At most this many bytes of listings (bodies, keys and reader sets) per instance.
 const BYTES: usize = 64 << 20;
 /// No single listing may take more than this share of the byte budget.
 const LARGEST: usize = BYTES / 16;
@@ -41,6 +41,12 @@ pub(crate) struct CachedList {
     pub(crate) readers: Arc<HashSet<Uuid>>,
     pub(crate) answer: Rendered,
     pub(crate) loaded_at: i64,
+}
+
+/// What a listing takes in memory, near enough: its body, its key and its
+/// readers (a `HashSet<Uuid>` holds about 2 words per slot beside the id).
+fn weight(key: &ListKey, entry: &CachedList) -> usize {
+    entry.answer.body.len() + key.1.len() + entry.readers.capacity() * (std::mem::size_of::<Uuid>() + 16)
 }
 
 struct Entries {
@@ -95,7 +101,7 @@ impl Listings {
     /// of it is held), evicting the least recently used ones beyond the byte
     /// budget.
     pub(crate) fn put(&self, key: ListKey, entry: CachedList) {
-        let size = entry.answer.body.len() + key.1.len();
+        let size = weight(&key, &entry);
         if key.1.len() > MAX_KEY || size > LARGEST {
             return;
         }
@@ -105,12 +111,12 @@ impl Listings {
         }
         entries.remove(&key);
         if let Some((old_key, old)) = entries.lru.push(key, Arc::new(entry)) {
-            entries.bytes -= old.answer.body.len() + old_key.1.len();
+            entries.bytes -= weight(&old_key, &old);
         }
         entries.bytes += size;
         while entries.bytes > BYTES {
             let Some((old_key, old)) = entries.lru.pop_lru() else { break };
-            entries.bytes -= old.answer.body.len() + old_key.1.len();
+            entries.bytes -= weight(&old_key, &old);
         }
     }
 
@@ -119,7 +125,7 @@ impl Listings {
         (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 
-    /// Listings held and the bytes of their bodies and keys.
+    /// Listings held and the bytes they take (see `weight`).
     pub(crate) fn size(&self) -> (usize, usize) {
         let entries = self.lock();
         (entries.lru.len(), entries.bytes)
@@ -135,7 +141,7 @@ impl Listings {
 impl Entries {
     fn remove(&mut self, key: &ListKey) {
         if let Some(old) = self.lru.pop(key) {
-            self.bytes -= old.answer.body.len() + key.1.len();
+            self.bytes -= weight(key, &old);
         }
     }
 }
@@ -167,6 +173,21 @@ mod tests {
         assert!((15..20).contains(&held), "{held} held");
         assert!(lists.get(&key(0), 1, |_| true).is_none());
         assert!(lists.get(&key(19), 1, |_| true).is_some());
+    }
+
+    #[test]
+    fn reader_sets_count_toward_the_budget() {
+        let lists = Listings::new();
+        let readers: HashSet<Uuid> = (0..10_000u128).map(Uuid::from_u128).collect();
+        let crowded = CachedList { readers: Arc::new(readers), ..entry(10) };
+        let expected = weight(&key(1), &crowded);
+        assert!(expected > 10_000 * 16, "{expected}");
+        lists.put(key(1), crowded);
+        assert_eq!(lists.size(), (1, expected));
+        lists.clear();
+        let huge: HashSet<Uuid> = (0..200_000u128).map(Uuid::from_u128).collect();
+        lists.put(key(2), CachedList { readers: Arc::new(huge), ..entry(10) });
+        assert_eq!(lists.size(), (0, 0), "a reader set past the largest answer is not kept");
     }
 
     #[test]
