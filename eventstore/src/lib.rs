@@ -170,6 +170,17 @@ pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
     options.options([("plan_cache_mode", "force_generic_plan"), ("idle_in_transaction_session_timeout", "5s"), ("TimeZone", "UTC")])
 }
 
+/// The application_name of sessions that never append events (read models,
+/// rebuilds): the log's horizon skips their transactions, so a long batch of
+/// theirs holds no log tail back, and the database refuses an insert into
+/// `events` from them (see `migrations/20261203000001_appending_horizon.sql`).
+pub const NEVER_APPENDS: &str = "sunday-never-appends";
+
+/// `options` for a session that never appends: see [`NEVER_APPENDS`].
+pub fn never_appends(options: PgConnectOptions) -> PgConnectOptions {
+    options.application_name(NEVER_APPENDS)
+}
+
 /// Whether a database error means the server cannot be reached now (a
 /// connection refused or cut, a pool that cannot get one), as opposed to a
 /// query that failed: the former is worth a 503 and a retry.
