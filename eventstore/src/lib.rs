@@ -170,16 +170,21 @@ pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
     options.options([("plan_cache_mode", "force_generic_plan"), ("idle_in_transaction_session_timeout", "5s"), ("TimeZone", "UTC")])
 }
 
-/// The application_name of sessions that never append events (read models,
-/// rebuilds): the log's horizon skips their transactions, so a long batch of
-/// theirs holds no log tail back, and the database refuses an insert into
-/// `events` from them (see `migrations/20261203000001_appending_horizon.sql`).
-pub const NEVER_APPENDS: &str = "sunday-never-appends";
-
-/// `options` for a session that never appends: see [`NEVER_APPENDS`].
-pub fn never_appends(options: PgConnectOptions) -> PgConnectOptions {
-    options.application_name(NEVER_APPENDS)
+/// Tells log readers that the transaction `xid` (running on another
+/// connection, which took its id a moment ago) will never append events, so
+/// that a long batch of it holds no log tail back. The database refuses an
+/// append from it from now on (see
+/// `migrations/20261203000001_appending_horizon.sql`). Runs on `pool` in a
+/// transaction of its own, which also forgets transactions that have ended.
+pub async fn announce_never_appends(pool: &PgPool, xid: i64) -> Result<(), sqlx::Error> {
+    const ANNOUNCE: &str = "WITH ended AS (DELETE FROM sunday_non_appending WHERE pg_visible_in_snapshot(xid, pg_current_snapshot())) \
+        INSERT INTO sunday_non_appending (xid) VALUES ($1::bigint::text::xid8)";
+    sqlx::query(ANNOUNCE).bind(xid).execute(pool).await.map(|_| ())
 }
+
+/// The current transaction's id as [`announce_never_appends`] takes it (it
+/// gives the transaction an id if it has none yet).
+pub const CURRENT_XID: &str = "pg_current_xact_id()::text::bigint";
 
 /// Whether a database error means the server cannot be reached now (a
 /// connection refused or cut, a pool that cannot get one), as opposed to a

@@ -15,8 +15,8 @@ const COLUMNS: &str = "position, event_id, stream_id, stream_version, event_type
 
 /// The position below which every event is final: every transaction with a lower
 /// id that can append has ended, so nothing can commit there any more
-/// (`sunday_log_horizon`: sessions named [`NEVER_APPENDS`](crate::NEVER_APPENDS)
-/// do not count).
+/// (`sunday_log_horizon`: transactions announced by
+/// [`announce_never_appends`](crate::announce_never_appends) do not count).
 pub(crate) const HORIZON: &str = "(sunday_log_horizon() << 10)";
 
 impl PgEventStore {
@@ -28,9 +28,7 @@ impl PgEventStore {
     }
 
     pub(crate) async fn log_events(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE position > $1 AND position < sunday_log_horizon_after($1) ORDER BY position LIMIT $2"
-        );
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 AND position < {HORIZON} ORDER BY position LIMIT $2");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(decode).collect()

@@ -1,11 +1,11 @@
-//! The log's horizon counts only transactions that can append: a long one in
-//! a session that never appends (a projector batch, a rebuild) holds no tail
-//! back, one anywhere else still does, and a session that said it never
-//! appends cannot append.
+//! The log's horizon counts only transactions that can append: a long one
+//! that announced it never appends (a projector batch, a rebuild) holds no
+//! tail back, one that did not still does, and an announced one cannot
+//! append.
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use sunday_domain::DomainEvent;
 use sunday_domain::events::WorkspaceRenamed;
@@ -29,13 +29,14 @@ fn options(pool: &PgPool) -> PgConnectOptions {
 }
 
 /// A connection inside a transaction that has taken a transaction id (it
-/// wrote a row, as a read-model batch does) and stays open.
-async fn open_writer(options: PgConnectOptions) -> PgConnection {
-    let mut conn = PgConnection::connect_with(&options).await.unwrap_or_else(|e| panic!("connect: {e}"));
+/// wrote a row, as a read-model batch does) and stays open; and that id.
+async fn open_writer(pool: &PgPool) -> (PgConnection, i64) {
+    let mut conn = PgConnection::connect_with(&options(pool)).await.unwrap_or_else(|e| panic!("connect: {e}"));
     for sql in ["BEGIN", "CREATE TEMP TABLE scratch (n int)", "INSERT INTO scratch VALUES (1)"] {
         sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    conn
+    let xid = sqlx::query_scalar(&format!("SELECT {}", sunday_eventstore::CURRENT_XID)).fetch_one(&mut conn).await;
+    (conn, xid.unwrap_or_else(|e| panic!("{e}")))
 }
 
 async fn append_three(store: &PgEventStore, name: &str) {
@@ -48,43 +49,59 @@ async fn append_three(store: &PgEventStore, name: &str) {
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn a_long_transaction_that_never_appends_holds_no_tail_back(pool: PgPool) {
     let store = PgEventStore::new(pool.clone());
-    let read_models = open_writer(sunday_eventstore::never_appends(options(&pool))).await;
+    let (read_models, xid) = open_writer(&pool).await;
+    sunday_eventstore::announce_never_appends(&pool, xid).await.unwrap_or_else(|e| panic!("announce: {e}"));
     append_three(&store, "a").await;
+    // (Other tests' transactions, in other databases of the cluster, count
+    // until they end: the tail may take the three in several batches.)
     let mut tail = store.tail(0, 100);
-    let got = tokio::time::timeout(Duration::from_secs(10), tail.next_batch()).await;
-    let got = got.unwrap_or_else(|_| panic!("the tail waited for a transaction that cannot append")).unwrap_or_default();
+    let mut got = Vec::new();
+    let followed = tokio::time::timeout(Duration::from_secs(10), async {
+        while got.len() < 3 {
+            got.extend(tail.next_batch().await.unwrap_or_default());
+        }
+    });
+    assert!(followed.await.is_ok(), "the tail waited for a transaction that cannot append");
     assert_eq!(got.len(), 3);
     assert!(store.horizon().await.unwrap_or_default() > got[2].position);
 
-    // The same transaction in a session that did not say so counts: it could
-    // still append below the events above.
-    let unknown = open_writer(options(&pool)).await;
+    // The same transaction, not announced, counts: it could still append
+    // below the events above it.
+    let (unknown, _) = open_writer(&pool).await;
     append_three(&store, "b").await;
     assert!(store.read_all(got[2].position, 100).await.unwrap_or_default().is_empty(), "an unknown open transaction must hold the log");
     drop(unknown);
     drop(read_models);
     let mut tail = store.tail(got[2].position, 100);
-    let rest = tokio::time::timeout(Duration::from_secs(10), tail.next_batch()).await;
-    assert_eq!(rest.unwrap_or_else(|_| panic!("tail stalled")).unwrap_or_default().len(), 3);
+    let mut rest = Vec::new();
+    let followed = tokio::time::timeout(Duration::from_secs(10), async {
+        while rest.len() < 3 {
+            rest.extend(tail.next_batch().await.unwrap_or_default());
+        }
+    });
+    assert!(followed.await.is_ok(), "tail stalled");
 }
 
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
-async fn a_session_that_never_appends_cannot_append(pool: PgPool) {
-    let marked = PgPoolOptions::new().max_connections(2).connect_with(sunday_eventstore::never_appends(options(&pool))).await;
-    let store = PgEventStore::new(marked.unwrap_or_else(|e| panic!("connect: {e}")));
-    let stream = StreamId::from_stored("workspace-refused".into());
-    let grouped = store.append(AppendRequest::new(&stream, ExpectedVersion::Any, vec![event(1)])).await;
-    assert!(matches!(grouped, Err(StoreError::Backend(_))), "{grouped:?}");
-    let record = IdempotencyRecord {
-        user_id: Uuid::now_v7(),
-        key: "k".into(),
-        request_hash: "h".into(),
-        status: 201,
-        aggregate_id: Uuid::nil(),
-        entity_id: None,
-    };
-    let keyed = AppendRequest { idempotency: Some(&record), ..AppendRequest::new(&stream, ExpectedVersion::Any, vec![event(2)]) };
-    assert!(matches!(store.append(keyed).await, Err(StoreError::Backend(_))));
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(count, 0, "nothing was appended");
+async fn an_announced_transaction_cannot_append(pool: PgPool) {
+    let (mut conn, xid) = open_writer(&pool).await;
+    sunday_eventstore::announce_never_appends(&pool, xid).await.unwrap_or_else(|e| panic!("announce: {e}"));
+    let payload = DomainEvent::WorkspaceRenamed(WorkspaceRenamed { workspace_id: Uuid::nil(), name: "x".into() }).payload();
+    let inserted = sqlx::query(
+        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at, data, metadata) \
+         VALUES (pg_current_xact_id()::text::bigint << 10, $1, 'workspace-x', 1, 'WorkspaceRenamed', 1, now(), $2, '{}')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(payload)
+    .execute(&mut conn)
+    .await;
+    let refused = inserted.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("never appends"), "{refused}");
+    sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    // Announcements of transactions that have ended are forgotten by the next one.
+    let (_other, xid) = open_writer(&pool).await;
+    sunday_eventstore::announce_never_appends(&pool, xid).await.unwrap_or_else(|e| panic!("announce: {e}"));
+    let kept: Vec<i64> =
+        sqlx::query_scalar("SELECT xid::text::bigint FROM sunday_non_appending").fetch_all(&pool).await.unwrap_or_default();
+    assert_eq!(kept, [xid]);
 }

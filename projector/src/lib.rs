@@ -124,7 +124,10 @@ pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]
 async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
     let mut tx = pool.begin().await?;
     let to = events.last().map_or(from, |e| e.position);
-    claim(&mut tx, from, to).await?;
+    let xid = claim(&mut tx, from, to).await?;
+    // The batch never appends: log tails (the gateway's, the next batch's)
+    // need not wait for it, however long it takes.
+    sunday_eventstore::announce_never_appends(pool, xid).await?;
     partitions::ensure_for(&mut tx, events).await?;
     let mut touched = Invalidation { position: to, previous: from, ..Invalidation::default() };
     let mut deferred = apply::Deferred::default();
@@ -142,11 +145,15 @@ async fn apply_in_transaction(pool: &PgPool, from: Position, events: &[RecordedE
 /// Moves the checkpoint from `from` to `to` as the batch's first statement:
 /// the row stays locked until the batch commits, so a second projector's
 /// batch from the same position waits, then finds it moved (`Fenced`). One
-/// statement in the usual case; the first batch creates the row.
-async fn claim(tx: &mut PgConnection, from: Position, to: Position) -> Result<(), ProjectorError> {
-    const MOVE: &str = "UPDATE projection_checkpoints SET position = $3, updated_at = now() WHERE name = $1 AND position = $2";
-    if sqlx::query(MOVE).bind(PROJECTION).bind(from).bind(to).execute(&mut *tx).await?.rows_affected() == 1 {
-        return Ok(());
+/// statement in the usual case; the first batch creates the row. Returns the
+/// batch's transaction id, which the update gave it.
+async fn claim(tx: &mut PgConnection, from: Position, to: Position) -> Result<i64, ProjectorError> {
+    let sql = format!(
+        "UPDATE projection_checkpoints SET position = $3, updated_at = now() WHERE name = $1 AND position = $2 RETURNING {}",
+        sunday_eventstore::CURRENT_XID
+    );
+    if let Some(xid) = sqlx::query_scalar(&sql).bind(PROJECTION).bind(from).bind(to).fetch_optional(&mut *tx).await? {
+        return Ok(xid);
     }
     sqlx::query("INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING")
         .bind(PROJECTION)
@@ -159,8 +166,7 @@ async fn claim(tx: &mut PgConnection, from: Position, to: Position) -> Result<()
     if found != from {
         return Err(ProjectorError::Fenced { expected: from, found });
     }
-    sqlx::query(MOVE).bind(PROJECTION).bind(from).bind(to).execute(&mut *tx).await?;
-    Ok(())
+    Ok(sqlx::query_scalar(&sql).bind(PROJECTION).bind(from).bind(to).fetch_one(&mut *tx).await?)
 }
 
 /// Makes sure the live read models exist and are of this build's version:

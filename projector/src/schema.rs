@@ -19,12 +19,9 @@ const DDL: &str = include_str!("../schema.sql");
 /// Connection options that find the read models of `schema` (and the event
 /// store in `public`), with Sunday's session settings
 /// (`sunday_eventstore::session_options`: UTC, generic plans, idle sessions
-/// in a transaction ended after a few seconds). Read-model sessions never
-/// append, and say so (`sunday_eventstore::never_appends`), so that a
-/// projector batch or a rebuild holds no log tail back.
+/// in a transaction ended after a few seconds).
 pub fn options(base: PgConnectOptions, schema: &str) -> PgConnectOptions {
-    let options = sunday_eventstore::session_options(base).options([("search_path", format!("{schema},public"))]);
-    sunday_eventstore::never_appends(options)
+    sunday_eventstore::session_options(base).options([("search_path", format!("{schema},public"))])
 }
 
 /// Options for the live read models from a database URL.

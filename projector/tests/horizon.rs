@@ -1,6 +1,5 @@
-//! Read-model sessions never append, and say so: a long transaction in one (a
-//! rebuild's batch, a slow projector batch) holds no log tail back, so the
-//! live projector goes on projecting past it.
+//! A projector batch never appends, and says so: however long it takes, it
+//! holds no log tail back (the gateway's, a change feed's).
 
 use std::time::Duration;
 
@@ -11,11 +10,11 @@ use sunday_domain::store::{AppendRequest, EventStore, ExpectedVersion, Metadata,
 use sunday_projector::schema;
 use uuid::Uuid;
 
-async fn create_workspace(store: &sunday_eventstore::PgEventStore) -> Uuid {
+async fn create_workspace(store: &sunday_eventstore::PgEventStore, name: &str) -> Uuid {
     let id = Uuid::now_v7();
     let event = NewEvent {
         event_id: Uuid::now_v7(),
-        event: DomainEvent::WorkspaceCreated(WorkspaceCreated { workspace_id: id, name: "w".into(), owner_id: Uuid::from_u128(1) }),
+        event: DomainEvent::WorkspaceCreated(WorkspaceCreated { workspace_id: id, name: name.into(), owner_id: Uuid::from_u128(1) }),
         occurred_at: chrono::Utc::now(),
         workspace_id: Some(id),
         board_id: None,
@@ -27,50 +26,56 @@ async fn create_workspace(store: &sunday_eventstore::PgEventStore) -> Uuid {
     id
 }
 
-async fn projected(pool: &PgPool, workspace: Uuid) -> bool {
-    let found: Option<String> = sqlx::query_scalar("SELECT name FROM rm.rm_workspaces WHERE workspace_id = $1")
-        .bind(workspace)
-        .fetch_optional(pool)
-        .await
-        .unwrap_or(None);
-    found.is_some()
-}
-
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
-async fn a_long_read_model_transaction_holds_no_projection_back(pool: PgPool) {
+async fn a_slow_projector_batch_holds_no_log_tail_back(pool: PgPool) {
     let options = pool.connect_options().as_ref().clone();
     let wide = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect_with(options.clone()).await;
     let store = sunday_eventstore::PgEventStore::new(wide.unwrap_or_else(|e| panic!("{e}")));
     sunday_projector::prepare(&store, options.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    // Projecting a workspace named "slow" takes a minute (a trigger sleeps in
+    // the batch's transaction, after it has taken its id).
+    sqlx::raw_sql(
+        "CREATE FUNCTION rm.slow() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.name = 'slow' THEN PERFORM pg_sleep(60); END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER slow BEFORE INSERT ON rm.rm_workspaces FOR EACH ROW EXECUTE FUNCTION rm.slow();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let tasks = sunday_runtime::Tasks::new();
-    let live = schema::writer_pool(options.clone(), 3).await.unwrap_or_else(|e| panic!("{e}"));
+    let live = schema::writer_pool(options, 3).await.unwrap_or_else(|e| panic!("{e}"));
     let projector = sunday_projector::Projector { store: store.clone(), pool: live, config: Default::default(), feed: Default::default() };
     sunday_projector::spawn(&tasks, projector, stop);
 
-    // A rebuild's session takes a transaction id and keeps working (not idle,
-    // so no timeout ends it) for far longer than the wait below.
-    let next = schema::pool(options, schema::NEXT, 1).await.unwrap_or_else(|e| panic!("{e}"));
-    let mut busy = next.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("CREATE TABLE rm_next_scratch (n int)").execute(&mut *busy).await.unwrap_or_else(|e| panic!("{e}"));
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *busy).await.unwrap_or_else(|e| panic!("{e}"));
-    let holding = tokio::spawn(async move {
-        let slept = sqlx::query("SELECT pg_sleep(60)").execute(&mut *busy).await;
-        drop(busy);
-        slept.map(|_| ())
-    });
-
-    let workspace = create_workspace(&store).await;
-    let mut seen = false;
-    for _ in 0..300 {
-        if projected(&pool, workspace).await {
-            seen = true;
-            break;
+    let slow = create_workspace(&store, "slow").await;
+    let sleeping = async {
+        loop {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%rm_workspaces%' AND wait_event = 'PgSleep'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(0);
+            if n > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!holding.is_finished(), "the long transaction was still running");
-    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
-    let _ = holding.await;
-    assert!(seen, "the live projector waited for a transaction that cannot append");
+    };
+    assert!(tokio::time::timeout(Duration::from_secs(10), sleeping).await.is_ok(), "the batch projecting {slow} never started");
+    let after = create_workspace(&store, "after").await;
+    let mut tail = store.tail(0, 100);
+    let mut seen = Vec::new();
+    let followed = tokio::time::timeout(Duration::from_secs(10), async {
+        let stream = format!("workspace-{after}");
+        while !seen.iter().any(|e: &sunday_domain::store::RecordedEvent| e.stream_id.as_str() == stream) {
+            seen.extend(tail.next_batch().await.unwrap_or_default());
+        }
+    })
+    .await;
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()")
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(followed.is_ok(), "the log tail waited for the projector's batch, which cannot append");
 }
