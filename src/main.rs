@@ -40,7 +40,7 @@ enum Role {
     Projector(ProjectorArgs),
     /// The query API only.
     QueryApi,
-    /// The realtime gateway only (`/v1/ws`).
+    /// The realtime gateway only (`/v1/ws` and the change feeds).
     Gateway,
     /// Apply the database migrations and exit.
     Migrate,

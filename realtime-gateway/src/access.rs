@@ -141,6 +141,7 @@ mod tests {
     fn event(version: u64, membership: Option<BoardMembership>) -> LiveEvent {
         LiveEvent {
             position: i64::try_from(version).unwrap_or(0) << 10,
+            event_type: "BoardMemberAdded",
             board_stream: true,
             stream_version: version,
             membership,

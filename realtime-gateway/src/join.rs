@@ -101,7 +101,7 @@ pub(crate) async fn catch_up(
 /// waited for, up to `HORIZON_WAIT`: a member whose addition was acknowledged
 /// joins at once, as api.md says, and is still authorized as of the log the
 /// catch-up replays.
-async fn authorized_horizon(store: &PgEventStore, board: Uuid, user: Uuid) -> Result<i64, CatchUpError> {
+pub(crate) async fn authorized_horizon(store: &PgEventStore, board: Uuid, user: Uuid) -> Result<i64, CatchUpError> {
     let failed = |e: StoreError| CatchUpError::Failed(e.to_string());
     let deadline = tokio::time::Instant::now() + HORIZON_WAIT;
     loop {

@@ -1,4 +1,5 @@
-//! Sunday's realtime gateway: `GET /v1/ws`.
+//! Sunday's realtime gateway: `GET /v1/ws`, and the change feed
+//! (`GET /v1/boards/{id}/changes`, JSON or Server-Sent Events).
 //!
 //! Sockets join board rooms; each room (one task per board per process)
 //! hears the board's events in log order from the bus, batches them per
@@ -9,7 +10,9 @@
 
 mod access;
 pub mod bus;
+mod changes;
 mod consumer;
+mod feed;
 mod feeds;
 mod frame;
 mod handshake;
@@ -22,6 +25,7 @@ mod presence;
 mod room;
 mod rooms;
 mod socket;
+mod sse;
 mod update;
 
 use std::sync::Arc;
@@ -160,9 +164,9 @@ impl Gateway {
         Ok(Self(Arc::new(inner)))
     }
 
-    /// `GET /v1/ws`.
+    /// `GET /v1/ws` and the change feed, `GET /v1/boards/{id}/changes`.
     pub fn routes(&self) -> Router {
-        Router::new().route("/v1/ws", get(upgrade)).with_state(self.clone())
+        Router::new().route("/v1/ws", get(upgrade)).route("/v1/boards/{id}/changes", get(changes::changes)).with_state(self.clone())
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -20,6 +20,7 @@ use crate::frame;
 #[derive(Debug)]
 pub(crate) struct LiveEvent {
     pub(crate) position: Position,
+    pub(crate) event_type: &'static str,
     /// Whether it belongs to the board's own stream (not an item's).
     pub(crate) board_stream: bool,
     pub(crate) stream_version: u64,
@@ -48,6 +49,7 @@ impl LiveEvent {
     pub(crate) fn from_recorded(e: &RecordedEvent) -> Self {
         Self {
             position: e.position,
+            event_type: e.event.event_type(),
             board_stream: e.stream_id.as_str().starts_with("board-"),
             stream_version: e.stream_version,
             membership: e.event.board_membership(),
@@ -66,6 +68,7 @@ impl LiveEvent {
         let actor = p.metadata.get("actorId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default();
         Some(Self {
             position: p.global_position,
+            event_type: event.event_type(),
             board_stream: p.stream_id.starts_with("board-"),
             stream_version: p.stream_version,
             membership: event.board_membership(),

@@ -20,6 +20,9 @@ pub struct Metrics {
     slow_consumer_closes: Counter,
     sockets_refused: Counter,
     latency: Histogram,
+    /// Change feeds open as Server-Sent Events, and events sent on them.
+    sse_streams: Gauge,
+    sse_events: Counter,
 }
 
 impl Default for Metrics {
@@ -31,6 +34,8 @@ impl Default for Metrics {
             slow_consumer_closes: Counter::default(),
             sockets_refused: Counter::default(),
             latency: Histogram::new(BUCKETS),
+            sse_streams: Gauge::default(),
+            sse_events: Counter::default(),
         }
     }
 }
@@ -68,6 +73,18 @@ impl Metrics {
         self.latency.observe(millis as f64 / 1e3);
     }
 
+    pub(crate) fn sse_opened(&self) {
+        self.sse_streams.inc();
+    }
+
+    pub(crate) fn sse_closed(&self) {
+        self.sse_streams.dec();
+    }
+
+    pub(crate) fn sse_sent(&self, events: u64) {
+        self.sse_events.inc_by(events);
+    }
+
     /// Open sockets.
     pub fn connections(&self) -> i64 {
         self.connections.get()
@@ -87,6 +104,8 @@ impl Metrics {
         registry.register("sunday_websocket_slow_consumer_closes", help, self.slow_consumer_closes.clone());
         let help = "From an event's commit to its frame being written";
         registry.register("sunday_websocket_message_latency_seconds", help, self.latency.clone());
+        registry.register("sunday_change_feed_streams_active", "Change feeds open as Server-Sent Events", self.sse_streams.clone());
+        registry.register("sunday_change_feed_events", "Events sent on Server-Sent Events change feeds", self.sse_events.clone());
     }
 }
 

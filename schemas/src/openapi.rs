@@ -136,6 +136,7 @@ fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         "listBoardItems",
         "getStatistics",
         "getBoardActivity",
+        "getBoardChanges",
     ] {
         out.push(("createBoard", target, target, json!({"parameters": id("id")})));
     }
@@ -225,6 +226,58 @@ fn operation(op: &Op, links: &[(&str, &str, &str, Value)]) -> Value {
     out
 }
 
+/// `GET /v1/boards/{id}/changes`: read from the log, not the read models, so
+/// it takes neither `X-Sunday-Min-Position` nor `If-None-Match`, and answers
+/// JSON pages or, with `Accept: text/event-stream`, Server-Sent Events.
+fn changes_operation() -> Value {
+    let position = json!({"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_i64});
+    let mut params = path_params("/v1/boards/{id}/changes");
+    params.extend([
+        reads::query(
+            "since",
+            position.clone(),
+            false,
+            "Events after this log position (default 0): the previous answer's `X-Sunday-Position`",
+        ),
+        reads::query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+            false,
+            "Events per page (at most 1000)",
+        ),
+        reads::query(
+            "wait",
+            json!({"type": "integer", "minimum": 0, "maximum": 30, "default": 0}),
+            false,
+            "Seconds to hold the request while there is nothing after `since` (JSON only)",
+        ),
+        json!({"name": "Last-Event-ID", "in": "header", "required": false, "schema": position,
+            "description": "Server-Sent Events only: resume after this event (wins over `since`); an `EventSource` sends it itself"}),
+    ]);
+    let sse = "Server-Sent Events when asked for with `Accept: text/event-stream`: each event as `id: <position>`, \
+        `event: <type>`, `data: <ChangeEvent as JSON>`; a comment line every 15 s when idle; `event: error` with \
+        `data: {\"code\": \"forbidden\"}` and the end of the stream when the caller may no longer read the board";
+    let page = answer(list_of("ChangeEvent"), false);
+    let mut page = page;
+    page["properties"]["nextCursor"] = json!({"type": "null"});
+    page["required"] = json!(["data", "nextCursor"]);
+    json!({
+        "operationId": "getBoardChanges",
+        "summary": "A board's events from the log, paged by position, or live as Server-Sent Events",
+        "parameters": params,
+        "responses": {
+            "200": {
+                "description": format!("The board's events after `since`, in log order. {sse}"),
+                "headers": {"X-Sunday-Position": {"schema": {"type": "integer"},
+                    "description": "JSON only: the answer is complete up to this position; continue with `since` set to it"}},
+                "content": {"application/json": {"schema": page}, "text/event-stream": {"schema": {"type": "string"}}},
+            },
+            "default": {"description": "An error (RFC 9457): 400, 401, 404 (also for a board the caller may not read), 422, 429, 503",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+        },
+    })
+}
+
 /// The component name of a command body file (`create-item` → `CreateItemBody`).
 pub(crate) fn component(file: &str) -> String {
     let mut name: String = file
@@ -246,6 +299,7 @@ pub(crate) fn document(bodies: Vec<(&'static str, Value)>) -> Value {
         let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
         entry[op.method] = operation(&op, &links);
     }
+    paths.insert("/v1/boards/{id}/changes".into(), json!({"get": changes_operation()}));
     let mut schemas = Map::new();
     schemas.insert(
         "CommandAnswer".into(),

@@ -120,6 +120,15 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "ChangeEvent",
+            object(
+                &["position", "streamId", "version", "type", "occurredAt", "actorId", "data"],
+                json!({"position": {"type": "integer"}, "streamId": {"type": "string"}, "version": {"type": "integer", "minimum": 1},
+            "type": {"type": "string"}, "occurredAt": timestamp(), "actorId": uuid(),
+            "data": {"type": "object", "description": "The event's payload (events.schema.json)"}}),
+            ),
+        ),
+        (
             "Activity",
             object(
                 &["id", "action", "entityType", "entityId", "userId", "createdAt", "position", "details"],
