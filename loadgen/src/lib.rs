@@ -7,9 +7,11 @@
 mod api;
 mod client;
 mod commands;
+mod delivery;
 mod lag;
 mod level;
 mod reads;
+mod sse;
 mod ws;
 
 pub use api::ApiBench;

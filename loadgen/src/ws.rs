@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use uuid::Uuid;
 
 use crate::client::{Client, percentile_ms, token};
+use crate::delivery::{Board, Shared, count_deliveries};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct WsBench {
@@ -40,27 +41,9 @@ pub struct WsBench {
     /// The gateway's process id, to report its resident memory per socket.
     #[arg(long)]
     pub(crate) server_pid: Option<u32>,
-}
-
-/// What every socket task shares.
-struct Shared {
-    /// Send time of each command (µs since `start`), by sequence number.
-    sent_us: Vec<AtomicU64>,
-    /// Deliveries of each command.
-    delivered: Vec<AtomicU32>,
-    /// Send-to-receive latencies (µs) of the current rate's deliveries.
-    latencies: Mutex<Vec<u32>>,
-    start: Instant,
-}
-
-impl Shared {
-    fn latencies(&self) -> std::sync::MutexGuard<'_, Vec<u32>> {
-        self.latencies.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn now_us(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
+    /// Follow the boards on Server-Sent Events change feeds instead of WebSockets.
+    #[arg(long)]
+    pub(crate) sse: bool,
 }
 
 /// Resident memory of a process, in KiB.
@@ -81,8 +64,13 @@ pub(crate) async fn run(bench: &WsBench, secret: &str) -> anyhow::Result<()> {
     });
     let rss_before = bench.server_pid.and_then(rss_kib);
     let opened = Instant::now();
-    let sockets = open_sockets(bench, secret, &boards, &shared).await?;
-    eprintln!("{} sockets joined in {:.1} s", sockets.len(), opened.elapsed().as_secs_f64());
+    let sockets = if bench.sse {
+        crate::sse::open_streams(bench.target, secret, &boards, bench.sockets, &shared).await?
+    } else {
+        open_sockets(bench, secret, &boards, &shared).await?
+    };
+    let kind = if bench.sse { "streams opened" } else { "sockets joined" };
+    eprintln!("{} {kind} in {:.1} s", sockets.len(), opened.elapsed().as_secs_f64());
     tokio::time::sleep(Duration::from_secs(3)).await;
     if let (Some(before), Some(after)) = (rss_before, bench.server_pid.and_then(rss_kib)) {
         let per = (after.saturating_sub(before)) as f64 / sockets.len().max(1) as f64;
@@ -98,12 +86,6 @@ pub(crate) async fn run(bench: &WsBench, secret: &str) -> anyhow::Result<()> {
         report(rate, bench, first..seq, &sockets, &shared);
     }
     Ok(())
-}
-
-/// The boards, each with its own workspace and `sockets / boards` members.
-struct Board {
-    id: Uuid,
-    members: Vec<Uuid>,
 }
 
 /// The user that sends every command (an editor of every board).
@@ -184,25 +166,10 @@ async fn listen(mut ws: Socket, shared: Arc<Shared>) {
     while let Some(Ok(m)) = ws.next().await {
         let Message::Text(t) = m else { continue };
         let text = t.as_str();
-        if !text.starts_with(r#"{"event":"events""#) {
-            continue;
-        }
-        for part in text.split(r#""name":"bench-"#).skip(1) {
-            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-            if let Ok(seq) = digits.parse::<usize>()
-                && let Some(count) = shared.delivered.get(seq)
-            {
-                count.fetch_add(1, Ordering::Relaxed);
-                record_latency(&shared, seq);
-            }
+        if text.starts_with(r#"{"event":"events""#) {
+            count_deliveries(text, &shared);
         }
     }
-}
-
-fn record_latency(shared: &Shared, seq: usize) {
-    let sent = shared.sent_us.get(seq).map_or(0, |s| s.load(Ordering::Relaxed));
-    let micros = shared.now_us().saturating_sub(sent);
-    shared.latencies().push(u32::try_from(micros).unwrap_or(u32::MAX));
 }
 
 /// Creates items at `rate` per second over the boards in turn, for the bench's

@@ -35,8 +35,10 @@ use crate::{Gateway, Refused, join};
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Chunks written ahead of the client.
 const BODY_QUEUE: usize = 16;
-/// Events per page of history read from the log.
-const PAGE: usize = 500;
+/// Events per page of history read from the log, and the most bytes written
+/// at once: a stream catching up holds little (thousands may at once).
+const PAGE: usize = 100;
+const CHUNK: usize = 16 * 1024;
 
 const FORBIDDEN: &str = "event: error\ndata: {\"code\":\"forbidden\"}\n\n";
 
@@ -108,11 +110,15 @@ impl Stream {
             };
             let Some(last) = page.last() else { break };
             after = last.position;
-            let mut chunk = String::new();
+            let (mut chunk, mut events) = (String::new(), 0);
             for e in &page {
                 push_event(&mut chunk, &LiveEvent::from_recorded(e));
+                events += 1;
+                if chunk.len() >= CHUNK {
+                    self.send(std::mem::take(&mut chunk), std::mem::take(&mut events)).await?;
+                }
             }
-            self.send(chunk, u64::try_from(page.len()).unwrap_or(0)).await?;
+            self.send(chunk, events).await?;
             if page.len() < PAGE {
                 break;
             }
