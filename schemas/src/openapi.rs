@@ -171,6 +171,16 @@ fn command_headers() -> Vec<Value> {
     ]
 }
 
+/// Headers every command's answer carries.
+fn command_answer_headers() -> Value {
+    json!({
+        "ETag": {"schema": {"type": "string"}, "description": "The target's version, quoted (for `If-Match`)"},
+        "X-Sunday-Position": {"schema": {"type": "integer"}, "description": "The log position of the command's last event"},
+        "Idempotency-Replayed": {"schema": {"type": "string", "enum": ["true"]}, "required": false,
+            "description": "`true` when this is the answer stored under the request's `Idempotency-Key` by an earlier run (nothing was appended)"},
+    })
+}
+
 /// Headers a read takes besides the token.
 fn read_headers() -> Vec<Value> {
     vec![
@@ -192,6 +202,9 @@ fn operation(op: &Op, links: &[(&str, &str, &str, Value)]) -> Value {
     let problem = json!({"description": "An error (RFC 9457): 400, 401, 403, 404, 409, 412, 413, 415, 422, 429 (with Retry-After), 504",
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
     let mut success = json!({"description": "Success", "content": {"application/json": {"schema": op.answer}}});
+    if op.method != "get" {
+        success["headers"] = command_answer_headers();
+    }
     let mine: Map<String, Value> = links
         .iter()
         .filter(|(from, _, _, _)| *from == op.id)
