@@ -13,7 +13,9 @@ use crate::{PgEventStore, backend, violated_constraint};
 /// of the sub-entities they create (a taken one fails the whole statement on
 /// `entity_ids_pkey`). Positions are the transaction id shifted left by 10
 /// bits plus the event's index (`sunday_xact_id` adds the position base,
-/// see `keep_positions_growing`).
+/// see `keep_positions_growing`); the id is read once per statement (a
+/// sub-select, evaluated when the first row is made, after the head is
+/// locked), not once per event.
 ///
 /// Guards take turns with the guarded streams' appends through the streams'
 /// head rows: the stream's own head is locked first (which gives the
@@ -39,7 +41,7 @@ WITH own AS MATERIALIZED (
 ), ins AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         occurred_at, workspace_id, board_id, data, metadata)
-    SELECT (sunday_xact_id() << 10) + e.ord - 1, e.event_id, $1, cur.v + e.ord,
+    SELECT ((SELECT sunday_xact_id()) << 10) + e.ord - 1, e.event_id, $1, cur.v + e.ord,
            e.event_type, e.schema_version, e.occurred_at, e.workspace_id, e.board_id, e.data, e.metadata
     FROM cur, guards, unnest($2::uuid[], $3::text[], $4::smallint[], $5::timestamptz[], $6::uuid[], $7::uuid[],
                              $8::jsonb[], $9::jsonb[])

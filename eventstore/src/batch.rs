@@ -64,7 +64,7 @@ WITH own AS MATERIALIZED (
 ), ins AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         occurred_at, workspace_id, board_id, data, metadata)
-    SELECT (sunday_xact_id() << 10) + e.ord - 1, e.event_id, ok.stream_id, ok.current + e.seq,
+    SELECT ((SELECT sunday_xact_id()) << 10) + e.ord - 1, e.event_id, ok.stream_id, ok.current + e.seq,
            e.event_type, e.schema_version, e.occurred_at, e.workspace_id, e.board_id, e.data, e.metadata
     FROM unnest($7::int[], $8::int[], $9::uuid[], $10::text[], $11::smallint[], $12::timestamptz[], $13::uuid[],
                 $14::uuid[], $15::jsonb[], $16::jsonb[])
