@@ -44,6 +44,10 @@ pub struct WsBench {
     /// Follow the boards on Server-Sent Events change feeds instead of WebSockets.
     #[arg(long)]
     pub(crate) sse: bool,
+    /// With `--sse`: start each stream at its board's current position (as a
+    /// client resuming does) rather than replaying the board's history.
+    #[arg(long)]
+    pub(crate) from_now: bool,
 }
 
 /// Resident memory of a process, in KiB.
@@ -65,7 +69,7 @@ pub(crate) async fn run(bench: &WsBench, secret: &str) -> anyhow::Result<()> {
     let rss_before = bench.server_pid.and_then(rss_kib);
     let opened = Instant::now();
     let sockets = if bench.sse {
-        crate::sse::open_streams(bench.target, secret, &boards, bench.sockets, &shared).await?
+        crate::sse::open_streams(bench.target, secret, &boards, bench.sockets, bench.from_now, &shared).await?
     } else {
         open_sockets(bench, secret, &boards, &shared).await?
     };
