@@ -262,3 +262,16 @@ async fn streams_and_waiting_requests_count_against_the_users_socket_places(pool
     let (status, _, _) = page(&sys, owner, board, "").await;
     assert_eq!(status, 200, "a page that does not wait needs none");
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_stream_ends_when_its_token_expires(pool: PgPool) {
+    let sys = System::start(&pool).await;
+    let owner = user();
+    let (_, board) = sys.board(owner).await;
+    let claims = sunday_edge::token::Claims { sub: owner, exp: chrono::Utc::now().timestamp() + 2, name: None, email: None };
+    let short = sunday_edge::token::mint(&sunday_edge::token::Secret::new("test-secret"), &claims);
+    let resp = reqwest::Client::new().get(url(&sys, board, "")).bearer_auth(short).header("accept", "text/event-stream").send().await;
+    let mut stream = Box::pin(resp.unwrap_or_else(|e| panic!("{e}")).bytes_stream().eventsource());
+    let ended = tokio::time::timeout(PATIENCE, async { while let Some(Ok(_)) = stream.next().await {} });
+    assert!(ended.await.is_ok(), "the stream outlived its token");
+}
