@@ -3,8 +3,11 @@
 //! tail back, one that did not still does, and an announced one cannot
 //! append.
 
+mod common;
+
 use std::time::Duration;
 
+use common::event;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use sunday_domain::DomainEvent;
@@ -12,17 +15,6 @@ use sunday_domain::events::WorkspaceRenamed;
 use sunday_domain::store::*;
 use sunday_eventstore::PgEventStore;
 use uuid::Uuid;
-
-fn event(n: u128) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event: DomainEvent::WorkspaceRenamed(WorkspaceRenamed { workspace_id: Uuid::from_u128(n), name: format!("n{n}") }),
-        occurred_at: chrono::Utc::now(),
-        workspace_id: Some(Uuid::from_u128(n)),
-        board_id: None,
-        metadata: Metadata { actor_id: Uuid::from_u128(1), correlation_id: Uuid::now_v7(), ..Metadata::default() },
-    }
-}
 
 fn options(pool: &PgPool) -> PgConnectOptions {
     pool.connect_options().as_ref().clone()

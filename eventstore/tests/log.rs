@@ -3,28 +3,20 @@
 //! that sees every committed event exactly once and in order, late committers
 //! included.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::event;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use sunday_domain::DomainEvent;
-use sunday_domain::events::{ItemDeleted, WorkspaceRenamed};
+use sunday_domain::events::ItemDeleted;
 use sunday_domain::store::*;
 use sunday_eventstore::PgEventStore;
 use uuid::Uuid;
-
-fn event(n: u128) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event: DomainEvent::WorkspaceRenamed(WorkspaceRenamed { workspace_id: Uuid::from_u128(n), name: format!("n{n}") }),
-        occurred_at: chrono::Utc::now(),
-        workspace_id: Some(Uuid::from_u128(n)),
-        board_id: None,
-        metadata: Metadata { actor_id: Uuid::from_u128(1), correlation_id: Uuid::now_v7(), ..Metadata::default() },
-    }
-}
 
 fn stream(name: &str) -> StreamId {
     StreamId::from_stored(name.to_owned())
