@@ -32,11 +32,16 @@ BEGIN
 END
 $$;
 
+-- The check must not give the transaction its id: an append takes its id
+-- only once it holds its stream's head (see `APPEND`), and this trigger runs
+-- before that. A transaction without an id cannot have been announced.
 CREATE FUNCTION sunday_refuse_announced_append() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    mine xid8 := pg_current_xact_id_if_assigned();
 BEGIN
-    IF EXISTS (SELECT 1 FROM sunday_non_appending WHERE xid = pg_current_xact_id()) THEN
-        RAISE EXCEPTION 'transaction % announced that it never appends: the log horizon skips it', pg_current_xact_id();
+    IF mine IS NOT NULL AND EXISTS (SELECT 1 FROM sunday_non_appending WHERE xid = mine) THEN
+        RAISE EXCEPTION 'transaction % announced that it never appends: the log horizon skips it', mine;
     END IF;
     RETURN NULL;
 END
