@@ -115,7 +115,8 @@ pub async fn lag(pool: &PgPool) -> Result<Lag, sqlx::Error> {
 }
 
 /// Applies one batch of events and moves the checkpoint from `from`, in one
-/// transaction. The checkpoint row is locked and compared first, so a batch is
+/// transaction. Takes two of `pool`'s connections at once: the batch's, and
+/// one to announce that the batch never appends (so `pool` needs two). The checkpoint row is locked and compared first, so a batch is
 /// never applied twice even if two projectors run (`Fenced`).
 pub async fn apply_batch(pool: &PgPool, from: Position, events: &[RecordedEvent]) -> Result<Invalidation, ProjectorError> {
     sunday_runtime::stats::timed("projection_batch", "read_models", apply_in_transaction(pool, from, events)).await

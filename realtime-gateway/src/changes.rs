@@ -20,11 +20,11 @@ use sunday_domain::store::{Position, RecordedEvent};
 use sunday_edge::{ErrorKind, Problem};
 use uuid::Uuid;
 
-use crate::feed::{not_found, refusal};
+use crate::feed::{Follower, not_found, refusal};
 use crate::join::{self, CatchUpError};
 use crate::live::LiveEvent;
-use crate::outbox::{Out, Outbox};
-use crate::{Gateway, Refused, sse};
+use crate::outbox::Out;
+use crate::{Gateway, sse};
 
 /// Events per page unless `limit` says otherwise, and at most.
 const DEFAULT_LIMIT: usize = 100;
@@ -40,15 +40,15 @@ const HORIZON_RETRY_MAX: Duration = Duration::from_millis(100);
 const WAITER_QUEUE: usize = 4;
 
 #[derive(Deserialize)]
-pub(crate) struct ChangesQuery {
+struct ChangesQuery {
     since: Option<String>,
     limit: Option<String>,
     wait: Option<String>,
 }
 
 /// What a request asks for, checked.
-pub(crate) struct Ask {
-    pub(crate) since: Position,
+struct Ask {
+    since: Position,
     limit: usize,
     wait: Duration,
 }
@@ -188,7 +188,7 @@ async fn final_page(gateway: &Gateway, user: Uuid, board: Uuid, ask: &Ask) -> Re
     }
 }
 
-pub(crate) fn read_failed(e: sunday_domain::store::StoreError) -> Problem {
+fn read_failed(e: sunday_domain::store::StoreError) -> Problem {
     refusal(CatchUpError::Failed(e.to_string()))
 }
 
@@ -215,23 +215,11 @@ enum Wake {
 }
 
 /// A request waiting in the board's room to hear that something happened.
-/// It holds one of the user's socket places while it waits.
-struct Waiter {
-    outbox: Outbox,
-    rx: tokio::sync::mpsc::Receiver<Out>,
-    room: crate::rooms::RoomHandle,
-    _slot: crate::limits::SocketSlot,
-}
+struct Waiter(Follower);
 
 impl Waiter {
     async fn enter(gateway: &Gateway, board: Uuid, user: Uuid) -> Result<Self, Problem> {
-        let slot = crate::feed::socket_place(gateway, user)?;
-        let (outbox, rx) = Outbox::new(WAITER_QUEUE);
-        let room = gateway.enter_room(board, user, outbox.clone()).await.map_err(|r| match r {
-            Refused::Forbidden | Refused::Unverified => not_found(),
-            Refused::Unavailable(why) => refusal(CatchUpError::Failed(why)),
-        })?;
-        Ok(Self { outbox, rx, room, _slot: slot })
+        Follower::enter(gateway, board, user, WAITER_QUEUE).await.map(Self)
     }
 
     /// Waits for the room to hear the board's events (or an eviction) before
@@ -239,20 +227,14 @@ impl Waiter {
     async fn woken_before(&mut self, deadline: tokio::time::Instant) -> Wake {
         loop {
             tokio::select! {
-                out = self.rx.recv() => match out {
+                out = self.0.rx.recv() => match out {
                     Some(Out::Board(_) | Out::Direct(_)) => continue,
                     Some(Out::Events(_) | Out::Evicted(_)) => return Wake::Heard,
                     None => return Wake::Dropped,
                 },
-                _ = self.outbox.closed() => return Wake::Dropped,
+                _ = self.0.outbox.closed() => return Wake::Dropped,
                 () = tokio::time::sleep_until(deadline) => return Wake::TimedOut,
             }
         }
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        self.room.leave(self.outbox.id());
     }
 }

@@ -1,15 +1,16 @@
-//! What a change feed answers when it cannot follow a board (a refusal
-//! that tells nothing, a log that cannot be read), and the per-user place a
-//! stream or a waiting request holds, shared by the JSON and SSE forms.
+//! What the JSON and SSE change feeds share: what they answer when they
+//! cannot follow a board (a refusal that tells nothing, a log that cannot be
+//! read), and their place in the board's room.
 
-use std::time::Duration;
-
-use sunday_edge::{ErrorKind, Limited, Problem};
+use sunday_edge::{ErrorKind, Problem};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::Gateway;
 use crate::join::CatchUpError;
 use crate::limits::SocketSlot;
+use crate::outbox::{Out, Outbox};
+use crate::rooms::RoomHandle;
+use crate::{Gateway, Refused};
 
 pub(crate) fn not_found() -> Problem {
     Problem::new(ErrorKind::NotFound, "board not found")
@@ -27,13 +28,33 @@ pub(crate) fn refusal(e: CatchUpError) -> Problem {
     }
 }
 
-/// One of `user`'s places for sockets, streams and waiting requests, or a
-/// 429 when it holds the most already.
-pub(crate) fn socket_place(gateway: &Gateway, user: Uuid) -> Result<SocketSlot, Problem> {
-    gateway.sockets.open(user).ok_or_else(|| {
-        gateway.metrics.socket_refused();
-        let max = u32::try_from(gateway.sockets.max()).unwrap_or(u32::MAX);
-        let limited = Limited { kind: sunday_edge::Kind::Sockets, limit: max, retry_after: Duration::from_secs(1) };
-        Problem::rate_limited(limited, "too many sockets, streams and waiting requests open; retry in 1 s")
-    })
+/// A change feed's place in a board's room (a stream, or a request waiting
+/// for the board's next event): one of the user's socket places, the bounded
+/// queue the room hands it frames in, and its leaving the room when dropped.
+pub(crate) struct Follower {
+    pub(crate) outbox: Outbox,
+    pub(crate) rx: mpsc::Receiver<Out>,
+    room: RoomHandle,
+    _slot: SocketSlot,
+}
+
+impl Follower {
+    /// Enters the board's room with a queue of `queue` frames; a user the
+    /// room does not admit (after checking the log) gets the 404 of a board
+    /// that does not exist.
+    pub(crate) async fn enter(gateway: &Gateway, board: Uuid, user: Uuid, queue: usize) -> Result<Self, Problem> {
+        let slot = gateway.socket_place(user)?;
+        let (outbox, rx) = Outbox::new(queue);
+        let room = gateway.enter_room(board, user, outbox.clone()).await.map_err(|r| match r {
+            Refused::Forbidden | Refused::Unverified => not_found(),
+            Refused::Unavailable(why) => refusal(CatchUpError::Failed(why)),
+        })?;
+        Ok(Self { outbox, rx, room, _slot: slot })
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.room.leave(self.outbox.id());
+    }
 }

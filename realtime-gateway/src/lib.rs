@@ -207,6 +207,17 @@ impl Gateway {
         }
     }
 
+    /// One of `user`'s places for sockets, change-feed streams and waiting
+    /// requests, or a 429 when it holds the most already.
+    pub(crate) fn socket_place(&self, user: Uuid) -> Result<limits::SocketSlot, Problem> {
+        self.0.sockets.open(user).ok_or_else(|| {
+            self.0.metrics.socket_refused();
+            let max = u32::try_from(self.0.sockets.max()).unwrap_or(u32::MAX);
+            let limited = sunday_edge::Limited { kind: sunday_edge::Kind::Sockets, limit: max, retry_after: Duration::from_secs(1) };
+            Problem::rate_limited(limited, "too many sockets and change feeds open; retry in 1 s")
+        })
+    }
+
     /// Puts a socket in a board's room (starting the room if needed). A
     /// join the room cannot admit is checked against the log here, in the
     /// socket's task, so the room never waits on the database for a client.
@@ -267,13 +278,7 @@ async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<WsQuery>, mut r
     let now = chrono::Utc::now().timestamp();
     let missing = "a bearer token (Authorization header or ?token=) is required";
     let claims = sunday_edge::token::authenticate(&gateway.config.jwt_secret, token, missing, now)?;
-    let Some(slot) = gateway.sockets.open(claims.sub) else {
-        gateway.metrics.socket_refused();
-        let max = u32::try_from(gateway.sockets.max()).unwrap_or(u32::MAX);
-        let retry_after = Duration::from_secs(1);
-        let limited = sunday_edge::Limited { kind: sunday_edge::Kind::Sockets, limit: max, retry_after };
-        return Err(Problem::rate_limited(limited, format!("too many sockets; retry in {} s", limited.retry_after_secs())));
-    };
+    let slot = gateway.socket_place(claims.sub)?;
     let accept = handshake::accept_key(headers)?;
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = handshake::socket_config(&gateway.config);

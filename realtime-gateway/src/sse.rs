@@ -24,12 +24,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::feed::{not_found, refusal, socket_place};
-use crate::limits::SocketSlot;
+use crate::feed::{Follower, refusal};
 use crate::live::LiveEvent;
-use crate::outbox::{Out, Outbox};
-use crate::rooms::RoomHandle;
-use crate::{Gateway, Refused, join};
+use crate::outbox::Out;
+use crate::{Gateway, join};
 
 /// A comment line every so often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -44,16 +42,10 @@ const FORBIDDEN: &str = "event: error\ndata: {\"code\":\"forbidden\"}\n\n";
 
 /// Opens the stream, or answers a problem before any byte is sent.
 pub(crate) async fn open(gateway: Gateway, claims: Claims, board: Uuid, since: Position) -> Result<Response, Problem> {
-    let slot = socket_place(&gateway, claims.sub)?;
-    let (outbox, rx) = Outbox::new(gateway.config.queue_frames);
-    let room = gateway.enter_room(board, claims.sub, outbox.clone()).await.map_err(|r| match r {
-        Refused::Forbidden | Refused::Unverified => not_found(),
-        Refused::Unavailable(why) => refusal(join::CatchUpError::Failed(why)),
-    })?;
-    let member = Member { room, outbox };
+    let follower = Follower::enter(&gateway, board, claims.sub, gateway.config.queue_frames).await?;
     let horizon = join::authorized_horizon(&gateway.store, board, claims.sub).await.map_err(refusal)?;
     let (tx, body) = mpsc::channel::<Bytes>(BODY_QUEUE);
-    let stream = Stream { gateway, board, member, rx, tx, _slot: slot };
+    let stream = Stream { gateway, board, follower, tx };
     tokio::spawn(stream.run(since, horizon, claims.exp));
     let body = futures_util::stream::unfold(body, |mut body| async move { body.recv().await.map(|b| (Ok::<_, Infallible>(b), body)) });
     let mut response = Response::new(Body::from_stream(body));
@@ -65,25 +57,11 @@ pub(crate) async fn open(gateway: Gateway, claims: Claims, board: Uuid, since: P
     Ok(response)
 }
 
-/// The stream's place in the board's room; leaving it when dropped.
-struct Member {
-    room: RoomHandle,
-    outbox: Outbox,
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        self.room.leave(self.outbox.id());
-    }
-}
-
 struct Stream {
     gateway: Gateway,
     board: Uuid,
-    member: Member,
-    rx: mpsc::Receiver<Out>,
+    follower: Follower,
     tx: mpsc::Sender<Bytes>,
-    _slot: SocketSlot,
 }
 
 impl Stream {
@@ -133,14 +111,14 @@ impl Stream {
         let mut keep_alive = tokio::time::interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
         let left = u64::try_from(expires - chrono::Utc::now().timestamp()).unwrap_or(0);
         let expiry = Instant::now() + Duration::from_secs(left);
-        let closer = self.member.outbox.clone();
+        let closer = self.follower.outbox.clone();
         loop {
             let sent = tokio::select! {
                 biased;
                 _ = closer.closed() => None,
                 _ = stop.changed() => None,
                 () = tokio::time::sleep_until(expiry) => None,
-                out = self.rx.recv() => match out {
+                out = self.follower.rx.recv() => match out {
                     Some(Out::Events(batch)) => {
                         let mut chunk = String::new();
                         let fresh: Vec<_> = batch.events.iter().filter(|e| e.position > watermark).collect();
@@ -172,7 +150,7 @@ impl Stream {
         if chunk.is_empty() {
             return Some(());
         }
-        let closer = self.member.outbox.clone();
+        let closer = self.follower.outbox.clone();
         tokio::select! {
             biased;
             _ = closer.closed() => None,
