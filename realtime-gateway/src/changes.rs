@@ -78,9 +78,17 @@ async fn answer(gateway: Gateway, raw_board: Option<String>, uri: &Uri, headers:
         return Err(Problem::rate_limited(limited, format!("too many reads; retry in {} s", limited.retry_after_secs())));
     }
     let query = Query::<ChangesQuery>::try_from_uri(uri).map_err(|e| Problem::new(ErrorKind::BadRequest, e.body_text()))?;
-    let mut ask = parse(&query.0)?;
+    let checked = parse(&query.0)?;
     // A board id that is not a UUID names nothing, like any board read.
     let board = raw_board.and_then(|raw| Uuid::parse_str(&raw).ok()).ok_or_else(not_found)?;
+    let mut ask = match checked {
+        Ok(ask) => ask,
+        Err(invalid) => {
+            // A `404` wins over a `422` (api.md): say nothing to a non-reader.
+            join::authorized_horizon(&gateway.store, board, claims.sub).await.map_err(refusal)?;
+            return Err(invalid);
+        }
+    };
     if wants_stream(headers) {
         if let Some(last) = last_event_id(headers)? {
             ask.since = last;
@@ -91,25 +99,23 @@ async fn answer(gateway: Gateway, raw_board: Option<String>, uri: &Uri, headers:
     Ok(render(&events, position))
 }
 
-fn parse(q: &ChangesQuery) -> Result<Ask, Problem> {
-    let since = match q.since.as_deref() {
-        None => 0,
-        Some(raw) => integer("since", raw)?,
-    };
+/// The parameters as integers (`400` for one that is not), and then checked
+/// against their ranges (`422`): the caller's `404` comes between the two.
+fn parse(q: &ChangesQuery) -> Result<Result<Ask, Problem>, Problem> {
+    let given = |raw: Option<&str>, field, default| raw.map_or(Ok(default), |r| integer(field, r));
+    let since = given(q.since.as_deref(), "since", 0)?;
+    let limit = given(q.limit.as_deref(), "limit", DEFAULT_LIMIT as i64)?;
+    let wait = given(q.wait.as_deref(), "wait", 0)?;
+    Ok(check(since, limit, wait))
+}
+
+fn check(since: i64, limit: i64, wait: i64) -> Result<Ask, Problem> {
     if since < 0 {
         return Err(invalid("since", "must be a log position (0 or more)"));
     }
-    let limit = match q.limit.as_deref() {
-        None => DEFAULT_LIMIT as i64,
-        Some(raw) => integer("limit", raw)?,
-    };
     if !(1..=MAX_LIMIT as i64).contains(&limit) {
         return Err(invalid("limit", "must be between 1 and 1000"));
     }
-    let wait = match q.wait.as_deref() {
-        None => 0,
-        Some(raw) => integer("wait", raw)?,
-    };
     if !(0..=MAX_WAIT as i64).contains(&wait) {
         return Err(invalid("wait", "must be between 0 and 30 seconds"));
     }

@@ -138,6 +138,8 @@ async fn a_non_member_learns_nothing_and_bad_parameters_are_refused(pool: PgPool
     assert_eq!((status, status_hidden), (404, 404));
     assert_eq!(unknown, hidden, "a board one may not read looks like one that does not exist");
     assert!(position.is_none());
+    let (status, out_of_range, _) = page(&sys, stranger, board, "?limit=0").await;
+    assert_eq!((status, &out_of_range), (404, &hidden), "a 404 wins over a 422: nothing about the board shows");
     let sse = reqwest::Client::new().get(url(&sys, board, "")).bearer_auth(token(stranger)).header("accept", "text/event-stream");
     assert_eq!(sse.send().await.map(|r| r.status().as_u16()).ok(), Some(404));
     for (query, want) in [
