@@ -310,7 +310,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        sunday_runtime::stats::timed("read_all", "events", self.log_events(after, limit)).await
+        sunday_runtime::stats::timed("read_all", "events", self.log_events(after, limit, crate::Horizon::Cluster)).await
     }
 
     async fn read_board(&self, board_id: Uuid, after: Position) -> Result<BoardEvents, StoreError> {

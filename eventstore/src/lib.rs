@@ -21,6 +21,7 @@ use sunday_domain::store::StoreError;
 
 pub use batch::BatchCounts;
 pub use notify::LogNotifier;
+pub use read::Horizon;
 pub use tail::LogTail;
 
 /// The embedded schema migrations of the database: the event store and the
@@ -90,7 +91,13 @@ impl PgEventStore {
     /// still commit one there is open). A reader that has everything below the
     /// horizon and follows a gap-safe tail from `horizon - 1` misses nothing.
     pub async fn horizon(&self) -> Result<sunday_domain::store::Position, StoreError> {
-        let sql = format!("SELECT {}", read::HORIZON);
+        self.horizon_of(Horizon::Cluster).await
+    }
+
+    /// The horizon as `horizon()` or, for a reader already waiting on it, as
+    /// this database's transactions alone hold it (see [`Horizon`]).
+    pub async fn horizon_of(&self, which: Horizon) -> Result<sunday_domain::store::Position, StoreError> {
+        let sql = format!("SELECT {}", which.sql());
         sqlx::query_scalar(&sql).fetch_one(&self.pool).await.map_err(backend)
     }
 

@@ -18,6 +18,39 @@ const COLUMNS: &str = "position, event_id, stream_id, stream_version, event_type
 /// (`sunday_log_horizon`: transactions announced by
 /// [`announce_never_appends`](crate::announce_never_appends) do not count).
 pub(crate) const HORIZON: &str = "(sunday_log_horizon() << 10)";
+/// The horizon also skipping the transactions of the cluster's other
+/// databases: dearer (a scan of every backend's status), so only for a reader
+/// already waiting on the horizon.
+pub(crate) const HORIZON_HERE: &str = "(sunday_log_horizon(true) << 10)";
+
+/// Which horizon a read stops at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Horizon {
+    /// Counts every running transaction of the cluster that did not announce.
+    Cluster,
+    /// Counts only this database's: for a reader that found events waiting
+    /// above the cluster's horizon.
+    ThisDatabase,
+}
+
+impl Horizon {
+    /// How long a reader waits on the cluster's horizon before it asks for
+    /// this database's: an append in flight ends within milliseconds, and
+    /// only a transaction that holds the horizon longer is worth the scan.
+    pub const PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
+
+    /// The horizon for a reader that has waited `waited` on it so far.
+    pub fn after_waiting(waited: std::time::Duration) -> Self {
+        if waited >= Self::PATIENCE { Horizon::ThisDatabase } else { Horizon::Cluster }
+    }
+
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Horizon::Cluster => HORIZON,
+            Horizon::ThisDatabase => HORIZON_HERE,
+        }
+    }
+}
 
 impl PgEventStore {
     pub(crate) async fn stream_events(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -27,8 +60,8 @@ impl PgEventStore {
         rows.iter().map(decode).collect()
     }
 
-    pub(crate) async fn log_events(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 AND position < {HORIZON} ORDER BY position LIMIT $2");
+    pub(crate) async fn log_events(&self, after: Position, limit: usize, below: Horizon) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 AND position < {} ORDER BY position LIMIT $2", below.sql());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(decode).collect()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sunday_domain::store::{Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 
-use crate::PgEventStore;
+use crate::{Horizon, PgEventStore};
 
 /// How long a caught-up tail waits without any signal before it looks anyway
 /// (covers a lost LISTEN connection).
@@ -53,21 +53,26 @@ impl LogTail {
 
     async fn try_next_batch(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut horizon_wait = HORIZON_WAIT_MIN;
+        let mut held = Duration::ZERO;
         loop {
             // Mark the signal seen before reading, so an append that lands after
             // the read still wakes the wait below.
             self.wake.borrow_and_update();
-            let events = sunday_runtime::stats::timed("tail", "events", self.store.log_events(self.after, self.batch)).await?;
+            let events =
+                sunday_runtime::stats::timed("tail", "events", self.store.log_events(self.after, self.batch, Horizon::after_waiting(held)))
+                    .await?;
             if let Some(last) = events.last() {
                 self.after = last.position;
                 return Ok(events);
             }
             if self.store.head().await? > self.after {
                 tokio::time::sleep(horizon_wait).await;
+                held += horizon_wait;
                 horizon_wait = (horizon_wait * 2).min(HORIZON_WAIT_MAX);
                 continue;
             }
             horizon_wait = HORIZON_WAIT_MIN;
+            held = Duration::ZERO;
             let _ = tokio::time::timeout(SAFETY_POLL, self.wake.changed()).await;
         }
     }

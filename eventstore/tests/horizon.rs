@@ -1,7 +1,8 @@
 //! The log's horizon counts only transactions that can append: a long one
 //! that announced it never appends (a projector batch, a rebuild) holds no
 //! tail back, one that did not still does, and an announced one cannot
-//! append.
+//! append; a transaction of another database holds back only readers that
+//! did not ask for this database's horizon.
 
 mod common;
 
@@ -13,7 +14,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use sunday_domain::DomainEvent;
 use sunday_domain::events::WorkspaceRenamed;
 use sunday_domain::store::*;
-use sunday_eventstore::PgEventStore;
+use sunday_eventstore::{Horizon, PgEventStore};
 use uuid::Uuid;
 
 fn options(pool: &PgPool) -> PgConnectOptions {
@@ -96,4 +97,44 @@ async fn an_announced_transaction_cannot_append(pool: PgPool) {
     let kept: Vec<i64> =
         sqlx::query_scalar("SELECT xid::text::bigint FROM sunday_non_appending").fetch_all(&pool).await.unwrap_or_default();
     assert_eq!(kept, [xid]);
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn another_databases_transaction_holds_no_waiting_reader_back(pool: PgPool) {
+    let store = PgEventStore::new(pool.clone());
+    // A transaction with an id, open in the cluster's maintenance database.
+    let elsewhere = options(&pool).database("postgres");
+    let mut other = PgConnection::connect_with(&elsewhere).await.unwrap_or_else(|e| panic!("connect: {e}"));
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut other).await.unwrap_or_else(|e| panic!("{e}"));
+    append_three(&store, "c").await;
+    let cluster = store.horizon().await.unwrap_or_else(|e| panic!("{e}"));
+    let here = store.horizon_of(Horizon::ThisDatabase).await.unwrap_or_else(|e| panic!("{e}"));
+    let (first, last) = positions(&pool, "workspace-c").await;
+    assert!(cluster <= first, "the cluster's horizon counts the other database's transaction");
+    assert!(here > last, "this database's horizon does not");
+    // This database's horizon is past the three events: a tail takes them.
+    let mut tail = store.tail(0, 100);
+    let mut got = Vec::new();
+    let followed = tokio::time::timeout(Duration::from_secs(10), async {
+        while got.len() < 3 {
+            got.extend(tail.next_batch().await.unwrap_or_default());
+        }
+    });
+    assert!(followed.await.is_ok(), "the tail waited for another database's transaction");
+
+    // One of this database's own open transactions still counts there.
+    let (mine, _) = open_writer(&pool).await;
+    append_three(&store, "d").await;
+    let here = store.horizon_of(Horizon::ThisDatabase).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(here <= positions(&pool, "workspace-d").await.0, "an open transaction of this database holds it");
+    drop(mine);
+    drop(other);
+}
+
+/// The first and last position of a stream's events, committed or not final.
+async fn positions(pool: &PgPool, stream: &str) -> (i64, i64) {
+    let sql = "SELECT min(position), max(position) FROM events WHERE stream_id = $1";
+    let got: (Option<i64>, Option<i64>) = sqlx::query_as(sql).bind(stream).fetch_one(pool).await.unwrap_or_else(|e| panic!("{e}"));
+    (got.0.unwrap_or_else(|| panic!("no events in {stream}")), got.1.unwrap_or_default())
 }

@@ -85,7 +85,7 @@ async fn answer(gateway: Gateway, raw_board: Option<String>, uri: &Uri, headers:
         Ok(ask) => ask,
         Err(invalid) => {
             // A `404` wins over a `422` (api.md): say nothing to a non-reader.
-            join::authorized_horizon(&gateway.store, board, claims.sub).await.map_err(refusal)?;
+            join::authorized_horizon(&gateway.store, board, claims.sub, Duration::ZERO).await.map_err(refusal)?;
             return Err(invalid);
         }
     };
@@ -174,10 +174,11 @@ async fn page(gateway: &Gateway, user: Uuid, board: Uuid, ask: &Ask) -> Result<(
 
 /// One read of the log: authorized as of the horizon, the events below it.
 async fn final_page(gateway: &Gateway, user: Uuid, board: Uuid, ask: &Ask) -> Result<(Vec<RecordedEvent>, Position), Problem> {
-    let patience = tokio::time::Instant::now() + HORIZON_PATIENCE;
+    let started = tokio::time::Instant::now();
+    let patience = started + HORIZON_PATIENCE;
     let mut pause = HORIZON_RETRY;
     loop {
-        let horizon = join::authorized_horizon(&gateway.store, board, user).await.map_err(refusal)?;
+        let horizon = join::authorized_horizon(&gateway.store, board, user, started.elapsed()).await.map_err(refusal)?;
         let events = gateway.store.board_page(board, ask.since, Position::MAX, ask.limit).await.map_err(read_failed)?;
         let settled = events.iter().take_while(|e| e.position < horizon).count();
         if settled == events.len() || tokio::time::Instant::now() >= patience {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sunday_domain::store::StoreError;
-use sunday_eventstore::PgEventStore;
+use sunday_eventstore::{Horizon, PgEventStore};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use uuid::Uuid;
 
@@ -73,7 +73,7 @@ pub(crate) async fn catch_up(
         None => Some(snapshot(gateway, board).await?),
     };
     let from = snapshot.as_ref().map_or(since.unwrap_or(0), |(_, position)| *position);
-    let horizon = authorized_horizon(&gateway.store, board, user).await?;
+    let horizon = authorized_horizon(&gateway.store, board, user, Duration::ZERO).await?;
     if let Some((data, position)) = snapshot {
         let board_json = match data {
             Value::Object(map) => map,
@@ -97,15 +97,19 @@ pub(crate) async fn catch_up(
 
 /// The horizon the catch-up reads to, once `user` may read the board as of
 /// it. A membership whose event is committed but still above the horizon (an
-/// older transaction anywhere in the cluster holds the horizon back) is
-/// waited for, up to `HORIZON_WAIT`: a member whose addition was acknowledged
+/// older transaction holds the horizon back) is waited for, up to
+/// `HORIZON_WAIT` (since `waited` ago), and after `Horizon::PATIENCE` for
+/// this database's horizon (another database's transaction cannot hold it):
+/// a member whose addition was acknowledged
 /// joins at once, as api.md says, and is still authorized as of the log the
 /// catch-up replays.
-pub(crate) async fn authorized_horizon(store: &PgEventStore, board: Uuid, user: Uuid) -> Result<i64, CatchUpError> {
+pub(crate) async fn authorized_horizon(store: &PgEventStore, board: Uuid, user: Uuid, waited: Duration) -> Result<i64, CatchUpError> {
     let failed = |e: StoreError| CatchUpError::Failed(e.to_string());
-    let deadline = tokio::time::Instant::now() + HORIZON_WAIT;
+    let started = tokio::time::Instant::now().checked_sub(waited).unwrap_or_else(tokio::time::Instant::now);
+    let deadline = started + HORIZON_WAIT;
     loop {
-        let horizon = store.horizon().await.map_err(failed)?;
+        let which = Horizon::after_waiting(started.elapsed());
+        let horizon = store.horizon_of(which).await.map_err(failed)?;
         let (as_of, committed) = BoardAccess::as_of_and_committed(store, board, horizon).await.map_err(failed)?;
         if as_of.can_read(user) {
             return Ok(horizon);

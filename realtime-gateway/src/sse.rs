@@ -43,7 +43,7 @@ const FORBIDDEN: &str = "event: error\ndata: {\"code\":\"forbidden\"}\n\n";
 /// Opens the stream, or answers a problem before any byte is sent.
 pub(crate) async fn open(gateway: Gateway, claims: Claims, board: Uuid, since: Position) -> Result<Response, Problem> {
     let follower = Follower::enter(&gateway, board, claims.sub, gateway.config.queue_frames).await?;
-    let horizon = join::authorized_horizon(&gateway.store, board, claims.sub).await.map_err(refusal)?;
+    let horizon = join::authorized_horizon(&gateway.store, board, claims.sub, Duration::ZERO).await.map_err(refusal)?;
     let (tx, body) = mpsc::channel::<Bytes>(BODY_QUEUE);
     let stream = Stream { gateway, board, follower, tx };
     tokio::spawn(stream.run(since, horizon, claims.exp));
