@@ -113,6 +113,9 @@ async fn migrate(common: &Common) -> anyhow::Result<()> {
 async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let pool = connect(common).await?;
     MIGRATOR.run(&pool).await.context("running migrations")?;
+    if common.webhook_key == "dev-webhook-key-change-me" {
+        tracing::warn!("SUNDAY_WEBHOOK_KEY is not set: webhook secrets are derived from the development key");
+    }
     if common.jwt_secret == "dev-secret-change-me" {
         tracing::warn!("SUNDAY_JWT_SECRET is not set: using the development secret");
     }

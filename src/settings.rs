@@ -82,6 +82,12 @@ pub(crate) struct Common {
     /// WebSocket connections one user may hold open at once in a process; 0: no cap.
     #[arg(long, env = "SUNDAY_WS_MAX_SOCKETS_PER_USER", default_value_t = 64, global = true)]
     pub(crate) ws_max_sockets_per_user: usize,
+    /// Key webhook secrets are derived from (changing it changes every secret).
+    #[arg(long, env = "SUNDAY_WEBHOOK_KEY", default_value = "dev-webhook-key-change-me", global = true, hide_default_value = true)]
+    pub(crate) webhook_key: String,
+    /// Lets webhooks call loopback, link-local and private addresses (tests only).
+    #[arg(long, env = "SUNDAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub(crate) webhook_allow_private: bool,
 }
 
 pub(crate) fn base_options(common: &Common) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
@@ -105,6 +111,8 @@ pub(crate) fn command_config(common: &Common) -> Config {
         board_cache_capacity: common.board_cache,
         idempotency_retention_hours: common.idempotency_hours,
         rate_limits: rate_limits(common),
+        webhook_key: sunday_webhooks::WebhookKey::new(&common.webhook_key),
+        webhook_addresses: sunday_webhooks::AddressPolicy { allow_private: common.webhook_allow_private },
     }
 }
 

@@ -183,6 +183,12 @@ impl Aggregates {
         Ok(sunday_domain::roles::board_access(role, members) != sunday_domain::roles::Access::None)
     }
 
+    /// A webhook, folded from its stream (a few events; commands on it are rare).
+    pub async fn webhook(&self, id: Uuid) -> Result<Option<sunday_domain::webhook::Webhook>, StoreError> {
+        let events = self.store.read_stream(&StreamId::webhook(id), 0).await?;
+        Ok(events.iter().fold(None, sunday_domain::webhook::evolve))
+    }
+
     /// A user's profile, folded from its stream (profiles are small).
     pub async fn profile(&self, user: Uuid) -> Result<Option<Profile>, StoreError> {
         let events = self.store.read_stream(&StreamId::user(user), 0).await?;
@@ -212,6 +218,10 @@ impl Aggregates {
             return;
         }
         let Some(ws) = e.workspace_id else { return };
+        if e.stream_id != StreamId::workspace(ws) {
+            // Another stream of the workspace (a webhook's): not cached here.
+            return;
+        }
         let mut cache = lock(&self.workspaces);
         let Some(cached) = cache.get_mut(&ws) else { return };
         if cached.ws.version + 1 == e.stream_version

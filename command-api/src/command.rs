@@ -8,6 +8,7 @@ use sunday_domain::board_commands::BoardCommand;
 use sunday_domain::item_commands::ItemCommand;
 use sunday_domain::profile::UpdateProfile;
 use sunday_domain::store::{Position, StoreError, StreamId};
+use sunday_domain::webhook::WebhookCommand;
 use sunday_domain::workspace::WorkspaceCommand;
 use uuid::Uuid;
 
@@ -34,6 +35,13 @@ pub enum Command {
         cmd: ItemCommand,
     },
     Profile(UpdateProfile),
+    /// `id`: the webhook (for a create, the client's id if it parsed);
+    /// `workspace_id` only for a create.
+    Webhook {
+        id: Option<Uuid>,
+        workspace_id: Option<Uuid>,
+        cmd: WebhookCommand,
+    },
 }
 
 /// What a command is run under, besides what it asks.
@@ -106,6 +114,7 @@ impl Command {
             Self::Workspace { cmd: WorkspaceCommand::Create { .. }, .. }
                 | Self::Board { cmd: BoardCommand::Create { .. }, .. }
                 | Self::Item { cmd: ItemCommand::Create { .. }, .. }
+                | Self::Webhook { cmd: WebhookCommand::Create { .. }, .. }
         )
     }
 
@@ -116,6 +125,7 @@ impl Command {
             Self::Board { id, .. } => id.map(StreamId::board),
             Self::Item { id, .. } => id.map(StreamId::item),
             Self::Profile(_) => Some(StreamId::user(actor)),
+            Self::Webhook { id, .. } => id.map(StreamId::webhook),
         }
     }
 
@@ -129,6 +139,7 @@ impl Command {
             Self::Board { id, workspace_id, cmd } => serde_json::to_string(&("board", target(id), workspace_id, cmd)),
             Self::Item { id, board_id, cmd } => serde_json::to_string(&("item", target(id), board_id, cmd)),
             Self::Profile(cmd) => serde_json::to_string(&("profile", cmd)),
+            Self::Webhook { id, workspace_id, cmd } => serde_json::to_string(&("webhook", target(id), workspace_id, cmd)),
         };
         text.unwrap_or_default()
     }

@@ -44,6 +44,10 @@ pub struct Config {
     pub idempotency_retention_hours: i32,
     /// Commands per user and second (`commands`; none by default).
     pub rate_limits: sunday_edge::Limits,
+    /// What webhook secrets are derived from (`SUNDAY_WEBHOOK_KEY`).
+    pub webhook_key: sunday_webhooks::WebhookKey,
+    /// Which addresses a webhook's URL may lead to.
+    pub webhook_addresses: sunday_webhooks::AddressPolicy,
 }
 
 impl Default for Config {
@@ -53,6 +57,8 @@ impl Default for Config {
             board_cache_capacity: 1024,
             idempotency_retention_hours: 48,
             rate_limits: sunday_edge::Limits::default(),
+            webhook_key: sunday_webhooks::WebhookKey::new("dev-webhook-key"),
+            webhook_addresses: sunday_webhooks::AddressPolicy::default(),
         }
     }
 }

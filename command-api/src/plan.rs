@@ -5,7 +5,8 @@
 use sunday_domain::events::DomainEvent;
 use sunday_domain::item_commands::ItemCommand;
 use sunday_domain::store::*;
-use sunday_domain::{Ctx, Decision, DomainError, Origin, board_commands, item_commands, profile, workspace};
+use sunday_domain::webhook::WebhookCommand;
+use sunday_domain::{Ctx, Decision, DomainError, Origin, board_commands, item_commands, profile, webhook, workspace};
 use uuid::Uuid;
 
 use crate::aggregates::Aggregates;
@@ -45,6 +46,7 @@ enum Kind {
     Board,
     Item,
     Profile,
+    Webhook,
 }
 
 impl Kind {
@@ -54,6 +56,7 @@ impl Kind {
             Self::Board => StreamId::board(id),
             Self::Item => StreamId::item(id),
             Self::Profile => StreamId::user(id),
+            Self::Webhook => StreamId::webhook(id),
         }
     }
 }
@@ -79,6 +82,7 @@ pub(crate) async fn plan(aggregates: &Aggregates, ctx: &Ctx<'_>, command: &Comma
                 Target { id: Some(ctx.actor), kind: Kind::Profile, current: at, workspace_id: None, board_id: None, guards: vec![] };
             (profile::decide(current.as_ref(), ctx, cmd)?, target)
         }
+        Command::Webhook { id, workspace_id, cmd } => decide_webhook(aggregates, ctx, (*id, *workspace_id), cmd, reread).await?,
     };
     Ok(Plan::new(decision, target, command.is_create()))
 }
@@ -128,6 +132,29 @@ async fn decide_item(
     let current = item.map_or(AppendResult::default(), |i| AppendResult { version: i.version, position: i.position });
     let guards = vec![(StreamId::board(board.id), board.version), (StreamId::workspace(ws.id), ws.version)];
     Ok((decision, Target { id, kind: Kind::Item, current, workspace_id: Some(board.workspace_id), board_id: Some(board.id), guards }))
+}
+
+/// `ids`: the webhook (for a create, the client's id if it parsed) and, for
+/// a create, the workspace in the path. Guarded by the workspace's version:
+/// a caller demoted meanwhile is decided again.
+async fn decide_webhook(
+    aggregates: &Aggregates,
+    ctx: &Ctx<'_>,
+    (id, workspace_id): (Option<Uuid>, Option<Uuid>),
+    cmd: &WebhookCommand,
+    reread: bool,
+) -> Result<(Decision, Target), CommandError> {
+    let hook = match id {
+        Some(id) => aggregates.webhook(id).await?,
+        None => None,
+    };
+    let not_found = if matches!(cmd, WebhookCommand::Create { .. }) { "workspace" } else { "webhook" };
+    let workspace_id = workspace_id.or(hook.as_ref().map(|h| h.workspace_id)).ok_or(DomainError::NotFound(not_found))?;
+    let ws = aggregates.workspace(workspace_id, reread).await?;
+    let decision = webhook::decide(ws.as_ref(), hook.as_ref(), ctx, cmd)?;
+    let current = hook.as_ref().map_or(AppendResult::default(), |h| AppendResult { version: h.version, position: h.position });
+    let guards = ws.iter().map(|w| (StreamId::workspace(w.id), w.version)).collect();
+    Ok((decision, Target { id, kind: Kind::Webhook, current, workspace_id: Some(workspace_id), board_id: None, guards }))
 }
 
 impl Plan {

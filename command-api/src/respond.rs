@@ -21,6 +21,17 @@ pub async fn execute(
     canonical_body: &str,
     command: Command,
 ) -> Result<Response, ApiError> {
+    Ok(response(run(state, caller, headers, canonical_body, command).await?, None))
+}
+
+/// Runs a command parsed from a request, for a handler that adds to the answer.
+pub async fn run(
+    state: &AppState,
+    caller: &Caller,
+    headers: &CommandHeaders,
+    canonical_body: &str,
+    command: Command,
+) -> Result<Answer, ApiError> {
     let pre = Preconditions {
         if_match: headers.if_match,
         idempotency_key: headers.idempotency_key.clone(),
@@ -28,15 +39,18 @@ pub async fn execute(
         correlation_id: headers.correlation_id,
         traceparent: headers.traceparent.clone(),
     };
-    let answer = state.commands.run(caller.user_id, command, pre).await?;
-    Ok(response(answer))
+    Ok(state.commands.run(caller.user_id, command, pre).await?)
 }
 
-/// `201 Created` for a create (also when replayed), else `200 OK`.
-fn response(answer: Answer) -> Response {
+/// `201 Created` for a create (also when replayed), else `200 OK`; `extra`
+/// goes into `data` beside the id, version and position.
+pub fn response(answer: Answer, extra: Option<(&str, serde_json::Value)>) -> Response {
     let mut data = json!({ "id": answer.id, "version": answer.version, "position": answer.position });
     if let Some(e) = answer.entity_id {
         data["entityId"] = json!(e);
+    }
+    if let Some((name, value)) = extra {
+        data[name] = value;
     }
     let status = if answer.created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, axum::Json(json!({ "data": data }))).into_response();

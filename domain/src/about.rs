@@ -21,6 +21,7 @@ pub enum Entity {
     Comment,
     File,
     User,
+    Webhook,
 }
 
 impl Entity {
@@ -36,6 +37,7 @@ impl Entity {
             Self::Comment => "comment",
             Self::File => "file",
             Self::User => "user",
+            Self::Webhook => "webhook",
         }
     }
 }
@@ -74,6 +76,11 @@ impl DomainEvent {
             E::ItemMoved(x) => (Entity::Item, x.item_id),
             E::ItemAssigned(x) | E::ItemUnassigned(x) => (Entity::Item, x.item_id),
             E::ItemDeleted(x) => (Entity::Item, x.item_id),
+            E::WebhookCreated(w) => (Entity::Webhook, w.webhook_id),
+            E::WebhookUpdated(w) => (Entity::Webhook, w.webhook_id),
+            E::WebhookSecretRotated(w) => (Entity::Webhook, w.webhook_id),
+            E::WebhookDeleted(w) => (Entity::Webhook, w.webhook_id),
+            E::WebhookDisabled(w) => (Entity::Webhook, w.webhook_id),
         }
     }
 

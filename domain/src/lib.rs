@@ -19,6 +19,8 @@ pub mod rank;
 pub mod roles;
 pub mod store;
 pub mod text;
+pub mod webhook;
+mod webhook_events;
 pub mod workspace;
 
 pub use decision::{Ctx, Decision, NewId, Origin};

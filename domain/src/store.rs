@@ -34,6 +34,9 @@ impl StreamId {
     pub fn user(id: Uuid) -> Self {
         Self(format!("user-{id}"))
     }
+    pub fn webhook(id: Uuid) -> Self {
+        Self(format!("webhook-{id}"))
+    }
     /// Wraps a stored stream name.
     pub fn from_stored(name: String) -> Self {
         Self(name)

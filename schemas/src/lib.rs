@@ -10,7 +10,7 @@ mod reads;
 
 use schemars::{Schema, schema_for};
 use serde_json::{Value, json};
-use sunday_command_api::routes::{boards, items, me, workspaces};
+use sunday_command_api::routes::{boards, items, me, webhooks, workspaces};
 
 /// A command body: the file of its schema, and the schema.
 pub struct Command {
@@ -38,6 +38,8 @@ pub fn commands() -> Vec<Command> {
         c("add-comment", schema_for!(items::CommentBody)),
         c("attach-file", schema_for!(items::FileBody)),
         c("update-profile", schema_for!(me::ProfileBody)),
+        c("create-webhook", schema_for!(webhooks::CreateBody)),
+        c("update-webhook", schema_for!(webhooks::UpdateBody)),
     ]
 }
 

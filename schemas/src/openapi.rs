@@ -32,6 +32,11 @@ fn command(
     Op { id, method, path, summary, body, status, answer: json!({"$ref": "#/components/schemas/CommandAnswer"}), query: Vec::new() }
 }
 
+/// A webhook command whose answer shows the secret (once: it is in no read).
+fn with_secret(op: Op) -> Op {
+    Op { answer: json!({"$ref": "#/components/schemas/WebhookSecretAnswer"}), ..op }
+}
+
 fn read(id: &'static str, path: &'static str, summary: &'static str, answer: Value, query: Vec<Value>) -> Op {
     Op { id, method: "get", path, summary, body: None, status: 200, answer, query }
 }
@@ -61,6 +66,10 @@ fn operations() -> Vec<Op> {
         c("addComment", "post", "/v1/items/{id}/comments", "Comment on an item", Some("add-comment"), 200),
         c("attachFile", "post", "/v1/items/{id}/files", "Attach file metadata", Some("attach-file"), 200),
         c("updateProfile", "put", "/v1/me", "Update the caller's profile", Some("update-profile"), 200),
+        with_secret(c("createWebhook", "post", "/v1/workspaces/{id}/webhooks", "Subscribe an endpoint", Some("create-webhook"), 201)),
+        c("updateWebhook", "patch", "/v1/webhooks/{id}", "Change a webhook (active: true resumes it)", Some("update-webhook"), 200),
+        with_secret(c("rotateWebhookSecret", "post", "/v1/webhooks/{id}/rotate-secret", "Rotate a webhook's secret", None, 200)),
+        c("deleteWebhook", "delete", "/v1/webhooks/{id}", "Delete a webhook", None, 200),
         read("listWorkspaces", "/v1/workspaces", "Workspaces the caller belongs to", answer(list_of("Workspace"), true), Vec::new()),
         read("listBoards", "/v1/boards", "Boards the caller is a member of", answer(list_of("BoardSummary"), true), {
             let mut q = vec![reads::workspace_filter()];
@@ -124,6 +133,10 @@ fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     for target in ["renameWorkspace", "addWorkspaceMember", "listBoards"] {
         let param = if target == "listBoards" { id("workspaceId") } else { id("id") };
         out.push(("createWorkspace", target, target, json!({"parameters": param})));
+    }
+    out.push(("createWorkspace", "createWebhook", "createWebhook", json!({"parameters": id("id")})));
+    for target in ["updateWebhook", "rotateWebhookSecret", "deleteWebhook"] {
+        out.push(("createWebhook", target, target, json!({"parameters": id("id")})));
     }
     out.push(("createWorkspace", "createBoard", "createBoard", json!({"requestBody": {"workspaceId": made, "name": "Linked board"}})));
     for target in [
@@ -321,6 +334,11 @@ pub(crate) fn document(bodies: Vec<(&'static str, Value)>) -> Value {
         "properties": {"id": {"type": "string", "format": "uuid"}, "entityId": {"type": "string", "format": "uuid"},
             "version": {"type": "integer", "minimum": 0}, "position": {"type": "integer"}}}}}),
     );
+    let mut secret = schemas["CommandAnswer"].clone();
+    secret["properties"]["data"]["required"] = json!(["id", "version", "position", "secret"]);
+    secret["properties"]["data"]["properties"]["secret"] = json!({"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$",
+        "description": "Signs the webhook's deliveries from now on; shown only here"});
+    schemas.insert("WebhookSecretAnswer".into(), secret);
     schemas.insert(
         "Problem".into(),
         json!({"type": "object", "required": ["type", "title", "status", "detail"], "properties": {

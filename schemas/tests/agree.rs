@@ -110,6 +110,11 @@ fn every_event_type_has_a_schema() {
         "CommentAdded",
         "FileAttached",
         "UserProfileUpdated",
+        "WebhookCreated",
+        "WebhookUpdated",
+        "WebhookSecretRotated",
+        "WebhookDeleted",
+        "WebhookDisabled",
     ] {
         assert!(text.contains(&format!("\"const\":\"{t}\"")), "{t} missing from events.schema.json");
     }

@@ -5,6 +5,7 @@ pub mod boards;
 pub mod items;
 pub mod me;
 pub mod schema;
+pub mod webhooks;
 pub mod workspaces;
 
 use axum::Router;
@@ -35,6 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/items/{id}/comments", post(items::add_comment))
         .route("/v1/items/{id}/files", post(items::attach_file))
         .route("/v1/me", put(me::update))
+        .route("/v1/workspaces/{id}/webhooks", post(webhooks::create))
+        .route("/v1/webhooks/{id}", patch(webhooks::update).delete(webhooks::delete))
+        .route("/v1/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
 }
 
 /// The client's id when given, else a fresh UUIDv7 (left out of the

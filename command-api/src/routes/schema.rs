@@ -22,6 +22,9 @@ pub const NON_BLANK: &str = concat!("^[^\u{0}]*[^\u{0}", ws!(), "][^\u{0}]*$");
 pub const CONTENT_TYPE: &str = concat!("^[^\u{0}/", ws!(), "]+/[^\u{0}", ws!(), "]+$");
 /// An http(s) URL without whitespace, or nothing.
 pub const AVATAR: &str = concat!("^(https?://[^\u{0}", ws!(), "]*)?$");
+/// A webhook's URL: http(s), a host, no credentials, no fragment (where the
+/// host resolves is for the server to judge).
+pub const WEBHOOK_URL: &str = concat!("^[Hh][Tt][Tt][Pp][Ss]?://[^\u{0}/?#@\\", ws!(), "]+([/?][^\u{0}#", ws!(), "]*)?$");
 /// A column key.
 pub const KEY: &str = "^[a-z][a-zA-Z0-9_]{0,62}$";
 
@@ -83,6 +86,20 @@ pub fn item_data(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// `eventTypes` of a webhook: types of events a webhook can receive (every
+/// type but the webhooks' own), from the events' own schema.
+pub fn webhook_event_types(_: &mut SchemaGenerator) -> Schema {
+    let events = schemars::schema_for!(sunday_domain::DomainEvent).to_value();
+    let types: Vec<&str> = events["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|variant| variant["properties"]["type"]["const"].as_str())
+        .filter(|t| !t.starts_with("Webhook"))
+        .collect();
+    json_schema!({"type": "array", "maxItems": 64, "items": {"type": "string", "enum": types}})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +118,14 @@ mod tests {
             assert!(listed, "{:?} is whitespace to Rust but not in the class", c);
         }
         assert!(NON_BLANK.contains('\u{3000}') && !NON_BLANK.contains('\u{feff}'));
+    }
+
+    #[test]
+    fn webhooks_may_name_every_event_type_but_their_own() {
+        let schema = webhook_event_types(&mut SchemaGenerator::default()).to_value();
+        let types: Vec<&str> = schema["items"]["enum"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        assert!(types.contains(&"ItemCreated") && types.contains(&"UserProfileUpdated"), "{types:?}");
+        assert!(!types.iter().any(|t| t.starts_with("Webhook")));
+        assert!(types.iter().all(|t| sunday_domain::events::is_known_type(t)));
     }
 }

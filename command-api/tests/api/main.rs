@@ -11,3 +11,4 @@ mod hardening;
 mod helpers;
 mod idempotency;
 mod instances;
+mod webhooks;
