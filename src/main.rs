@@ -42,6 +42,8 @@ enum Role {
     QueryApi,
     /// The realtime gateway only (`/v1/ws` and the change feeds).
     Gateway,
+    /// The webhook dispatcher only (one is active at a time; others wait to take over).
+    Webhooks,
     /// Apply the database migrations and exit.
     Migrate,
     /// Print a development JWT for a user.
@@ -85,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         Role::CommandApi => serve(&cli.common, Roles { commands: true, ..Roles::NONE }).await,
         Role::QueryApi => serve(&cli.common, Roles { queries: true, ..Roles::NONE }).await,
         Role::Gateway => serve(&cli.common, Roles { gateway: true, ..Roles::NONE }).await,
+        Role::Webhooks => serve(&cli.common, Roles { webhooks: true, ..Roles::NONE }).await,
         Role::Projector(ProjectorArgs { action: None }) => serve(&cli.common, Roles { projector: true, ..Roles::NONE }).await,
         Role::Projector(ProjectorArgs { action: Some(ProjectorAction::Rebuild) }) => rebuild(&cli.common).await,
         Role::Migrate => migrate(&cli.common).await,
@@ -185,6 +188,10 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
         let p = sunday_projector::Projector { store: store.clone(), pool, config, feed: feed.clone() };
         projector = Some(sunday_projector::spawn(&tasks, p, stop.clone()));
     }
+    let webhook_metrics = std::sync::Arc::new(sunday_webhooks::Metrics::default());
+    let dispatcher = roles
+        .webhooks
+        .then(|| sunday_webhooks::spawn(&tasks, store.clone(), settings::webhook_config(common), webhook_metrics.clone(), stop.clone()));
     let read_models = sunday_projector::schema::pool(base.clone(), sunday_projector::schema::LIVE, 2).await?;
     let projection = roles.projector.then(|| (read_models.clone(), common.ready_max_lag));
     let replica = queries.clone().filter(|q| q.replica_lag().is_some());
@@ -192,7 +199,9 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     let app = sunday_command_api::with_fallbacks(app.merge(health::routes(health)));
     let app = app.layer(axum::middleware::from_fn(sunday_command_api::trace_requests));
     let command_limits = roles.commands.then(|| commands_limits.clone());
-    let sources = scrape::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools, command_limits, tasks };
+    let webhooks = roles.webhooks.then(|| (webhook_metrics, store.pool().clone()));
+    let sources =
+        scrape::Sources { read_models: Some(read_models), gateway: gateway.clone(), queries, pools, command_limits, tasks, webhooks };
     let app = metrics::instrument(app, metrics::Metrics::new(sources));
     let listener = tokio::net::TcpListener::bind(common.listen).await.with_context(|| format!("binding {}", common.listen))?;
     // Answers go out at once rather than waiting on Nagle's algorithm.
@@ -218,6 +227,9 @@ async fn serve(common: &Common, roles: Roles) -> anyhow::Result<()> {
     }
     if let Some(p) = publisher {
         p.await.context("publisher task")?;
+    }
+    if let Some(d) = dispatcher {
+        d.await.context("webhook dispatcher task")?;
     }
     tracing::info!("stopped");
     Ok(())

