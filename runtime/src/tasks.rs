@@ -159,22 +159,24 @@ impl Tasks {
     ) -> tokio::task::JoinHandle<()>
     where
         F: FnMut(Task) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), E>> + Send,
-        E: Display + Send,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display + Send + 'static,
     {
         let task = self.register(name, critical);
         tokio::spawn(async move {
             let mut backoff = Backoff::new(Duration::from_secs(2));
             loop {
                 let started = Instant::now();
-                let result = body(task.clone()).await;
+                // A run of its own: a panic in it is a failure like another.
+                let result = tokio::spawn(body(task.clone())).await;
                 if *stop.borrow() {
                     task.set(|e| e.state = State::Stopped);
                     return;
                 }
                 let why = match result {
-                    Ok(()) => "it ended".to_owned(),
-                    Err(e) => e.to_string(),
+                    Ok(Ok(())) => "it ended".to_owned(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => format!("it panicked: {e}"),
                 };
                 let wait = backoff.after(started.elapsed());
                 tracing::error!(task = name, error = %why, retry_in_ms = wait.as_millis() as u64, "task failed; starting it again");
@@ -242,6 +244,33 @@ mod tests {
         tokio::task::yield_now().await;
         let report = tasks.report();
         assert_eq!((report[0].state.clone(), report[0].restarts), (State::Running, 2));
+        let _ = stop_tx.send(true);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_task_is_started_again_like_a_failing_one() {
+        let tasks = Tasks::new();
+        let (stop_tx, stop) = watch::channel(false);
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let mut attempt = 0;
+        tasks.supervise("panicky", true, stop, move |task| {
+            attempt += 1;
+            let (n, seen) = (attempt, seen_tx.clone());
+            async move {
+                let _ = seen.send(n);
+                if n == 1 {
+                    panic!("attempt {n} panicked");
+                }
+                task.running();
+                std::future::pending::<()>().await;
+                Ok::<(), String>(())
+            }
+        });
+        assert_eq!(seen.recv().await, Some(1));
+        assert_eq!(seen.recv().await, Some(2), "started again after the panic");
+        tokio::task::yield_now().await;
+        let report = tasks.report();
+        assert_eq!((report[0].state.clone(), report[0].restarts), (State::Running, 1));
         let _ = stop_tx.send(true);
     }
 }

@@ -198,3 +198,122 @@ async fn every_matching_event_arrives_signed_and_in_board_order(pool: PgPool) {
     }
     let _ = std::fs::remove_file(&log);
 }
+
+fn uuid(v: &Value) -> Uuid {
+    v.as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default()
+}
+
+/// The webhook's last event type in the log.
+async fn last_type(pool: &PgPool, webhook: Uuid) -> String {
+    sqlx::query_scalar("SELECT event_type FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1")
+        .bind(format!("webhook-{webhook}"))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_default()
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_failing_board_holds_back_only_its_own_events_and_exhaustion_disables(pool: PgPool) {
+    let rx = Receiver::start().await;
+    let addr = free_addr();
+    let log = log_path("failing");
+    let _server = server(&pool, addr, &[("SUNDAY_WEBHOOK_GIVE_UP", "2s")], &log);
+    wait_ready(addr).await;
+    let mut o = owner(addr, 2).await;
+    let (sick, well) = (o.boards[0].clone(), o.boards[1].clone());
+    let (hook, _) = subscribe(&mut o, json!({"url": rx.url("h"), "eventTypes": ["ItemCreated"]})).await;
+    rx.script().failing.insert(uuid(&sick));
+    let mut sick_items = Vec::new();
+    for n in 0..5 {
+        sick_items.push(item(&mut o.http, &sick, &format!("sick {n}")).await);
+        item(&mut o.http, &well, &format!("well {n}")).await;
+    }
+    // The well board's events are not held back by the sick one's retries.
+    rx.wait_for(Duration::from_secs(10), "the well board's events", |s| {
+        s.delivered("h").iter().filter(|d| d.board() == Some(uuid(&well))).count() == 5
+    })
+    .await;
+    assert!(rx.delivered("h").iter().all(|d| d.board() == Some(uuid(&well))), "nothing of the failing board was delivered");
+    // Recovered within the give-up time: the board's events arrive, in order.
+    rx.script().failing.clear();
+    rx.wait_for(PATIENCE, "the recovered board's events", |s| s.delivered("h").len() == 10).await;
+    let sick_order: Vec<Uuid> =
+        rx.delivered("h").iter().filter(|d| d.board() == Some(uuid(&sick))).map(|d| uuid(&d.json()["data"]["data"]["itemId"])).collect();
+    assert_eq!(sick_order, sick_items, "in log order, after the failures");
+    in_board_order(&rx.delivered("h"));
+
+    // Failing past the give-up time disables the webhook...
+    rx.script().failing.insert(uuid(&sick));
+    let stuck = item(&mut o.http, &sick, "stuck").await;
+    let started = std::time::Instant::now();
+    while last_type(&pool, hook).await != "WebhookDisabled" {
+        assert!(started.elapsed() < PATIENCE, "the webhook was never disabled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...which then sends nothing, even for healthy boards.
+    let waiting = item(&mut o.http, &well, "while disabled").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let arrived = |id: Uuid| move |d: &Delivery| d.json()["data"]["data"]["itemId"] == json!(id);
+    assert!(!rx.delivered("h").iter().any(arrived(waiting)), "a disabled webhook sends nothing");
+    // Re-enabled, it delivers what it had not, skipping nothing.
+    rx.script().failing.clear();
+    ok(&mut o.http, Method::PATCH, &format!("/v1/webhooks/{hook}"), json!({"active": true})).await;
+    rx.wait_for(PATIENCE, "the rest after re-enabling", |s| {
+        let got = s.delivered("h");
+        got.iter().any(arrived(stuck)) && got.iter().any(arrived(waiting))
+    })
+    .await;
+    in_board_order(&rx.delivered("h"));
+
+    // `410 Gone` disables at once.
+    rx.script().gone.insert("h".into());
+    item(&mut o.http, &well, "gone").await;
+    let started = std::time::Instant::now();
+    while last_type(&pool, hook).await != "WebhookDisabled" {
+        assert!(started.elapsed() < Duration::from_secs(10), "410 did not disable the webhook");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gone_attempts = rx.script().deliveries.iter().filter(|d| d.answered == 410).count();
+    assert_eq!(gone_attempts, 1, "no retry after 410");
+    let _ = std::fs::remove_file(&log);
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_dispatcher_killed_mid_delivery_loses_nothing(pool: PgPool) {
+    let rx = Receiver::start().await;
+    rx.script().slow = Duration::from_millis(20);
+    let addr = free_addr();
+    let log = log_path("killed");
+    let mut first = server(&pool, addr, &[], &log);
+    wait_ready(addr).await;
+    let mut o = owner(addr, 3).await;
+    let (hook, _) = subscribe(&mut o, json!({"url": rx.url("k")})).await;
+    let from = position_of(&pool, hook).await;
+    for n in 0..150 {
+        let board = o.boards[n % 3].clone();
+        item(&mut o.http, &board, "k").await;
+    }
+    rx.wait_for(PATIENCE, "some deliveries before the kill", |s| s.deliveries.len() >= 30).await;
+    // SIGKILL: no shutdown, whatever was in flight is cut.
+    let _ = first.0.kill();
+    let _ = first.0.wait();
+    let before = rx.script().deliveries.len();
+    let addr = free_addr();
+    let _second = server(&pool, addr, &[], &log);
+    wait_ready(addr).await;
+    let want: HashMap<String, i64> = logged(&pool, &o.ws, from, &[], None).await.into_iter().map(|(id, p, _)| (id, p)).collect();
+    let expected: HashSet<String> = want.keys().cloned().collect();
+    rx.wait_for(PATIENCE, "every event after the restart", |s| s.ids("k").is_superset(&expected)).await;
+    let got = rx.delivered("k");
+    assert!(before < want.len(), "the kill came before the end ({before} of {})", want.len());
+    for d in &got {
+        assert_eq!(want.get(&d.id), Some(&d.position()), "a delivery is of a logged event, under its own webhook-id");
+    }
+    let mut bodies: HashMap<&str, &[u8]> = HashMap::new();
+    for d in &got {
+        let first_body = *bodies.entry(&d.id).or_insert(&d.body);
+        assert_eq!(first_body, &d.body[..], "a duplicate is the same delivery again");
+    }
+    in_board_order(&got);
+    let _ = std::fs::remove_file(&log);
+}

@@ -47,10 +47,15 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), DispatchError> {
         tokio::select! {
             () = shared.wake.notified() => {}
             done = running.join_next(), if !running.is_empty() => {
-                if let Some(Ok((key, result))) = done {
-                    busy.remove(&key);
-                    if let Some(n) = per_webhook.get_mut(&key.webhook) { *n = n.saturating_sub(1); }
-                    ended(result)?;
+                match done {
+                    Some(Ok((key, result))) => {
+                        busy.remove(&key);
+                        if let Some(n) = per_webhook.get_mut(&key.webhook) { *n = n.saturating_sub(1); }
+                        ended(result)?;
+                    }
+                    // A lane that panicked: start the dispatcher over from its tables.
+                    Some(Err(e)) => return Err(DispatchError::Panicked(e.to_string())),
+                    None => {}
                 }
             }
             () = tokio::time::sleep(pause) => {}

@@ -62,6 +62,8 @@ pub enum DispatchError {
     Fenced,
     #[error("lost the webhook dispatcher's leadership: {0}")]
     LeadershipLost(String),
+    #[error("a lane's task panicked: {0}")]
+    Panicked(String),
     #[error("the HTTP client could not be built: {0}")]
     Client(String),
 }

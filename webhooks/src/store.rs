@@ -241,7 +241,7 @@ pub(crate) async fn record(pool: &PgPool, r: &Recorded<'_>) -> Result<(), Dispat
     let moved = if r.failed {
         sqlx::query(
             "UPDATE webhook_lanes SET delivered = $4, failures = failures + 1, failing_since = coalesce(failing_since, now()), \
-             next_attempt_at = coalesce($5, 'infinity') WHERE webhook_id = $1 AND board_id = $2 AND delivered = $3",
+             next_attempt_at = coalesce($5, now() + interval '10 years') WHERE webhook_id = $1 AND board_id = $2 AND delivered = $3",
         )
         .bind(r.lane.webhook)
         .bind(r.lane.board)
