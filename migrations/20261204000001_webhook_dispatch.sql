@@ -66,3 +66,20 @@ CREATE INDEX webhook_attempts_at_idx ON webhook_attempts (at);
 -- A lane of a workspace's own events is read by workspace; only events
 -- without a board are indexed (few: workspaces, webhooks, profiles).
 CREATE INDEX events_workspace_own_idx ON events (workspace_id, position) WHERE board_id IS NULL;
+
+-- `POST /v1/webhooks/{id}/replay`: the matching events with
+-- `from_position <= position <= to_position` are sent again, in log order,
+-- with their own `webhook-id`; `next_position` is how far it got. Asked by
+-- the command API (`sunday_webhooks::request_replay`), perhaps before the
+-- scan has reached the webhook: replays of webhooks it does not know wait.
+CREATE TABLE webhook_replays (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id      uuid        NOT NULL,
+    next_position   bigint      NOT NULL,
+    to_position     bigint      NOT NULL,
+    failures        integer     NOT NULL DEFAULT 0,
+    failing_since   timestamptz,
+    next_attempt_at timestamptz,
+    requested_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX webhook_replays_webhook_idx ON webhook_replays (webhook_id);

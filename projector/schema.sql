@@ -40,6 +40,21 @@ CREATE TABLE rm_workspace_members (
 );
 CREATE INDEX rm_workspace_members_user_idx ON rm_workspace_members (user_id);
 
+-- Webhook subscriptions as owners and admins list them (never the secret:
+-- it is in no event). Deleted ones are removed.
+CREATE TABLE rm_webhooks (
+    webhook_id      uuid        PRIMARY KEY,
+    workspace_id    uuid        NOT NULL,
+    url             text        NOT NULL,
+    event_types     text[]      NOT NULL,
+    board_ids       uuid[],
+    active          boolean     NOT NULL,
+    disabled_reason text,
+    created_at      timestamptz NOT NULL,
+    version         bigint      NOT NULL
+);
+CREATE INDEX rm_webhooks_workspace_idx ON rm_webhooks (workspace_id, created_at, webhook_id);
+
 CREATE TABLE rm_boards (
     board_id     uuid        PRIMARY KEY,
     workspace_id uuid        NOT NULL,

@@ -75,6 +75,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The event store's pool (for the few writes beside the log, such as a
+    /// webhook replay's request).
+    pub fn event_pool(&self) -> &sqlx::PgPool {
+        self.pg.pool()
+    }
+
     pub fn new(config: Config, store: PgEventStore) -> Self {
         let foreign: Arc<dyn aggregates::ForeignWrites> = store.notifier().clone();
         Self::with_foreign_writes(config, store, foreign)

@@ -70,11 +70,22 @@ pub struct WebhookSettings {
 /// Commands on a webhook. `Disable` is the dispatcher's, never a request's.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum WebhookCommand {
-    Create { id: NewId, workspace_id: Uuid, settings: WebhookSettings },
+    Create {
+        id: NewId,
+        workspace_id: Uuid,
+        settings: WebhookSettings,
+    },
     Update(WebhookSettings),
     RotateSecret,
     Delete,
-    Disable { reason: String },
+    Disable {
+        reason: String,
+    },
+    /// Sends the matching events of a range again (nothing is appended).
+    Replay {
+        from: i64,
+        to: Option<i64>,
+    },
 }
 
 /// Folds one recorded event into the state.
@@ -135,6 +146,7 @@ pub fn decide(ws: Option<&Workspace>, hook: Option<&Webhook>, ctx: &Ctx<'_>, cmd
             Ok(Decision::Append(DomainEvent::WebhookSecretRotated(WebhookSecretRotated { webhook_id: hook.id })))
         }
         WebhookCommand::Delete => Ok(Decision::Append(DomainEvent::WebhookDeleted(WebhookDeleted { webhook_id: hook.id }))),
+        WebhookCommand::Replay { from, to } => replay(*from, *to),
         WebhookCommand::Create { .. } | WebhookCommand::Disable { .. } => Ok(Decision::Unchanged),
     }
 }
@@ -183,6 +195,18 @@ fn update(hook: &Webhook, s: &WebhookSettings) -> Result<Decision, DomainError> 
         return Ok(Decision::Unchanged);
     }
     Ok(Decision::Append(DomainEvent::WebhookUpdated(WebhookUpdated { webhook_id: hook.id, url, event_types, board_ids, active })))
+}
+
+fn replay(from: i64, to: Option<i64>) -> Result<Decision, DomainError> {
+    let mut v = Violations::default();
+    if from < 0 {
+        v.push("fromPosition", "must be a log position (0 or more)");
+    }
+    if to.is_some_and(|to| to < from) {
+        v.push("toPosition", "must not be below fromPosition");
+    }
+    v.finish()?;
+    Ok(Decision::Unchanged)
 }
 
 fn disable(hook: &Webhook, reason: &str) -> Decision {

@@ -107,17 +107,20 @@ impl PgEventStore {
 }
 
 impl PgEventStore {
-    /// Up to `limit` of a workspace's own events (those of no board) with
-    /// `after < position < below`, in order.
+    /// Up to `limit` of a workspace's events with `after < position <
+    /// below`, in order: only its own (those of no board) with `own_only`,
+    /// else its boards' too (read along the position range: for bounded
+    /// ranges, such as a webhook replay's).
     pub async fn workspace_page(
         &self,
         workspace_id: Uuid,
-        after: Position,
-        below: Position,
+        (after, below): (Position, Position),
+        own_only: bool,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let own = if own_only { "AND board_id IS NULL" } else { "" };
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE workspace_id = $1 AND board_id IS NULL AND position > $2 AND position < $3 \
+            "SELECT {COLUMNS} FROM events WHERE workspace_id = $1 {own} AND position > $2 AND position < $3 \
              ORDER BY position LIMIT $4"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

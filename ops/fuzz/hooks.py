@@ -30,6 +30,7 @@ DATA_RULES = [
     r"groups\[\d+\]\.id",
     r"Idempotency-Key",       # a key used before with another body
     r"cursor",                # opaque: only one this API made is valid (400)
+    r"toPosition",            # not below fromPosition: a rule between two fields
     r"url",                   # a webhook's host must resolve, to public addresses only: DNS decides
 ]
 DATA_RULE = re.compile("^(" + "|".join(DATA_RULES) + ")$")

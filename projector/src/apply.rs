@@ -1,6 +1,6 @@
 //! How each event reaches the read models: every event goes to the writer of
 //! the read model it changes (`workspaces`, `boards`, `members`,
-//! `item_events`, `comments`), inside the batch's transaction, and its
+//! `item_events`, `comments`, `webhooks`), inside the batch's transaction, and its
 //! activity entry is deferred. Item events, the bulk of the log, also defer
 //! their item rows and statistics to the end of the batch (`Deferred`).
 
@@ -9,7 +9,7 @@ use sunday_domain::store::RecordedEvent;
 
 use crate::items::Items;
 use crate::outcome::{R, Tx, duplicate_as_unapplied};
-use crate::{activity, boards, comments, item_events, members, stats, workspaces};
+use crate::{activity, boards, comments, item_events, members, stats, webhooks, workspaces};
 
 /// Writes that wait for the end of a batch (or for an event that reads
 /// them): item rows, statistics and live item counts, activity entries.
@@ -68,6 +68,9 @@ async fn other(tx: &mut Tx, e: &RecordedEvent) -> R {
         | E::WorkspaceMemberRemoved(_)
         | E::UserProfileUpdated(_) => workspaces::apply(tx, e).await,
         E::BoardMemberAdded(_) | E::BoardMemberRoleChanged(_) | E::BoardMemberRemoved(_) => members::apply(tx, e).await,
+        E::WebhookCreated(_) | E::WebhookUpdated(_) | E::WebhookSecretRotated(_) | E::WebhookDeleted(_) | E::WebhookDisabled(_) => {
+            webhooks::apply(tx, e).await
+        }
         _ => boards::apply(tx, e).await,
     }
 }

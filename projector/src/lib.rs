@@ -19,6 +19,7 @@ mod partitions;
 mod rebuild;
 pub mod schema;
 mod stats;
+mod webhooks;
 mod workspaces;
 
 use std::time::Duration;

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 
 /// The version of `schema.sql`; a live schema of another version is rebuilt.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 /// The schema of the live read models.
 pub const LIVE: &str = "rm";
 /// The schema a rebuild writes into before it replaces the live one.

@@ -16,6 +16,7 @@ mod position;
 pub mod problem;
 mod respond;
 pub mod snapshot;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,6 +175,8 @@ pub fn routes(state: QueryState) -> Router {
         .route("/v1/items/{id}/comments", get(items::comments))
         .route("/v1/items/{id}/activity", get(items::activity))
         .route("/v1/files", get(items::files))
+        .route("/v1/workspaces/{id}/webhooks", get(webhooks::list))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .with_state(state)
 }
 

@@ -20,6 +20,9 @@ pub enum QueryError {
     /// Unknown resource, or one the caller may not read.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller can see the resource but may not read this about it.
+    #[error("{0}")]
+    Forbidden(String),
     /// A well-formed parameter that breaks a rule.
     #[error("{field}: {message}")]
     Unprocessable { field: &'static str, message: String },
@@ -47,6 +50,7 @@ impl QueryError {
             Self::Unauthorized(_) => ErrorKind::Unauthorized,
             Self::BadRequest(_) | Self::BadParameter { .. } => ErrorKind::BadRequest,
             Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::Unprocessable { .. } => ErrorKind::Validation,
             Self::TooManyRequests(_) => ErrorKind::RateLimited,
             Self::NotReached(_) => ErrorKind::NotReached,

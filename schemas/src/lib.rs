@@ -40,6 +40,7 @@ pub fn commands() -> Vec<Command> {
         c("update-profile", schema_for!(me::ProfileBody)),
         c("create-webhook", schema_for!(webhooks::CreateBody)),
         c("update-webhook", schema_for!(webhooks::UpdateBody)),
+        c("replay-webhook", schema_for!(webhooks::ReplayBody)),
     ]
 }
 

@@ -70,6 +70,14 @@ fn operations() -> Vec<Op> {
         c("updateWebhook", "patch", "/v1/webhooks/{id}", "Change a webhook (active: true resumes it)", Some("update-webhook"), 200),
         with_secret(c("rotateWebhookSecret", "post", "/v1/webhooks/{id}/rotate-secret", "Rotate a webhook's secret", None, 200)),
         c("deleteWebhook", "delete", "/v1/webhooks/{id}", "Delete a webhook", None, 200),
+        c(
+            "replayWebhook",
+            "post",
+            "/v1/webhooks/{id}/replay",
+            "Send a range of the log again (appends nothing)",
+            Some("replay-webhook"),
+            200,
+        ),
         read("listWorkspaces", "/v1/workspaces", "Workspaces the caller belongs to", answer(list_of("Workspace"), true), Vec::new()),
         read("listBoards", "/v1/boards", "Boards the caller is a member of", answer(list_of("BoardSummary"), true), {
             let mut q = vec![reads::workspace_filter()];
@@ -119,6 +127,20 @@ fn operations() -> Vec<Op> {
             answer(list_of("File"), true),
             vec![reads::file_owner()],
         ),
+        read(
+            "listWebhooks",
+            "/v1/workspaces/{id}/webhooks",
+            "A workspace's webhooks (owners and admins; never the secret)",
+            answer(list_of("Webhook"), true),
+            Vec::new(),
+        ),
+        read(
+            "listWebhookDeliveries",
+            "/v1/webhooks/{id}/deliveries",
+            "A webhook's delivery attempts, newest first (each is POSTed as a WebhookPayload)",
+            answer(list_of("WebhookAttempt"), true),
+            reads::paging(),
+        ),
         read("websocket", "/v1/ws", "The realtime WebSocket (frames: websocket/client-frames.schema.json)", json!({}), Vec::new()),
     ]
 }
@@ -135,7 +157,8 @@ fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         out.push(("createWorkspace", target, target, json!({"parameters": param})));
     }
     out.push(("createWorkspace", "createWebhook", "createWebhook", json!({"parameters": id("id")})));
-    for target in ["updateWebhook", "rotateWebhookSecret", "deleteWebhook"] {
+    out.push(("createWorkspace", "listWebhooks", "listWebhooks", json!({"parameters": id("id")})));
+    for target in ["updateWebhook", "rotateWebhookSecret", "deleteWebhook", "replayWebhook", "listWebhookDeliveries"] {
         out.push(("createWebhook", target, target, json!({"parameters": id("id")})));
     }
     out.push(("createWorkspace", "createBoard", "createBoard", json!({"requestBody": {"workspaceId": made, "name": "Linked board"}})));

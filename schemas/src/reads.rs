@@ -129,6 +129,39 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "Webhook",
+            object(
+                &["id", "workspaceId", "url", "eventTypes", "boardIds", "active", "disabledReason", "deliveredPosition", "createdAt"],
+                json!({"id": uuid(), "workspaceId": uuid(), "url": {"type": "string"},
+            "eventTypes": {"type": "array", "items": {"type": "string"}, "description": "Empty: every type"},
+            "boardIds": {"type": ["array", "null"], "items": uuid(), "description": "null: every board and the workspace's own events"},
+            "active": {"type": "boolean"}, "disabledReason": nullable("string"),
+            "deliveredPosition": {"type": "integer", "description": "Every matching event at or below it has been delivered"},
+            "createdAt": timestamp()}),
+            ),
+        ),
+        (
+            "WebhookAttempt",
+            object(
+                &["id", "eventId", "position", "type", "attempt", "status", "error", "durationMs", "at", "nextAttemptAt"],
+                json!({"id": {"type": "integer"}, "eventId": uuid(), "position": {"type": "integer"}, "type": {"type": "string"},
+            "attempt": {"type": "integer", "minimum": 1}, "status": {"type": ["integer", "null"], "description": "The endpoint's HTTP status, if it answered"},
+            "error": nullable("string"), "durationMs": {"type": "integer", "minimum": 0}, "at": timestamp(),
+            "nextAttemptAt": {"type": ["string", "null"], "format": "date-time"}}),
+            ),
+        ),
+        (
+            "WebhookPayload",
+            object(
+                &["type", "timestamp", "data"],
+                json!({"type": {"type": "string"}, "timestamp": timestamp(),
+                "data": {"allOf": [{"$ref": "#/components/schemas/ChangeEvent"}, object(&["eventId", "workspaceId", "boardId"],
+                    json!({"eventId": uuid(), "workspaceId": {"type": ["string", "null"], "format": "uuid"},
+                        "boardId": {"type": ["string", "null"], "format": "uuid"}}))]},
+                }),
+            ),
+        ),
+        (
             "Activity",
             object(
                 &["id", "action", "entityType", "entityId", "userId", "createdAt", "position", "details"],

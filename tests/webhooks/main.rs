@@ -317,3 +317,73 @@ async fn a_dispatcher_killed_mid_delivery_loses_nothing(pool: PgPool) {
     in_board_order(&got);
     let _ = std::fs::remove_file(&log);
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn the_list_the_deliveries_log_and_replay(pool: PgPool) {
+    let rx = Receiver::start().await;
+    let addr = free_addr();
+    let log = log_path("replay");
+    let _server = server(&pool, addr, &[], &log);
+    wait_ready(addr).await;
+    let mut o = owner(addr, 1).await;
+    let board = o.boards[0].clone();
+    let (hook, secret) = subscribe(&mut o, json!({"url": rx.url("r"), "eventTypes": ["ItemCreated"]})).await;
+    for n in 0..5 {
+        item(&mut o.http, &board, &format!("r{n}")).await;
+    }
+    rx.wait_for(PATIENCE, "the five items", |s| s.delivered("r").len() == 5).await;
+    let first = rx.delivered("r").iter().map(Delivery::position).min().unwrap_or_default();
+    let last = rx.delivered("r").iter().map(Delivery::position).max().unwrap_or_default();
+
+    let ws = o.ws.as_str().unwrap_or_default().to_owned();
+    let started = std::time::Instant::now();
+    let listed = loop {
+        let (_, body) = o.http.send(Method::GET, &format!("/v1/workspaces/{ws}/webhooks"), None).await.unwrap_or_else(|| panic!("list"));
+        if body["data"][0]["deliveredPosition"].as_i64().unwrap_or(0) >= last {
+            break body;
+        }
+        assert!(started.elapsed() < PATIENCE, "deliveredPosition never reached the last delivery: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let entry = &listed["data"][0];
+    assert_eq!(
+        (entry["id"].clone(), entry["active"].clone(), entry["eventTypes"].clone()),
+        (json!(hook), json!(true), json!(["ItemCreated"]))
+    );
+    assert!(entry.get("secret").is_none() && !listed.to_string().contains(secret.trim_start_matches("whsec_")));
+    let (_, attempts) =
+        o.http.send(Method::GET, &format!("/v1/webhooks/{hook}/deliveries?limit=3"), None).await.unwrap_or_else(|| panic!("log"));
+    let page = attempts["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(page.len(), 3, "{attempts}");
+    assert!(page.windows(2).all(|w| w[0]["position"].as_i64() > w[1]["position"].as_i64()), "newest first: {attempts}");
+    assert!(page.iter().all(|a| a["status"] == json!(200) && a["attempt"] == json!(1) && a["type"] == json!("ItemCreated")));
+    assert!(attempts["nextCursor"].is_string(), "{attempts}");
+
+    // Members who do not manage the workspace are refused; strangers learn nothing.
+    let (plain, stranger) = (Uuid::now_v7(), Uuid::now_v7());
+    ok(&mut o.http, Method::POST, &format!("/v1/workspaces/{ws}/members"), json!({"userId": plain, "role": "member"})).await;
+    for (who, want) in [(plain, 403), (stranger, 404)] {
+        let mut http = Http::connect(addr, who).await.unwrap_or_else(|| panic!("connect"));
+        for (method, path, body) in [
+            (Method::GET, format!("/v1/workspaces/{ws}/webhooks"), None),
+            (Method::GET, format!("/v1/webhooks/{hook}/deliveries"), None),
+            (Method::POST, format!("/v1/webhooks/{hook}/replay"), Some(json!({"fromPosition": 0}))),
+        ] {
+            let (status, body) = http.send(method.clone(), &path, body).await.unwrap_or_else(|| panic!("{path}"));
+            assert_eq!(status.as_u16(), want, "{method} {path}: {body}");
+        }
+    }
+
+    // A replay sends the range again, in order, under the same webhook-ids.
+    let bad = o.http.send(Method::POST, &format!("/v1/webhooks/{hook}/replay"), Some(json!({"fromPosition": 10, "toPosition": 5}))).await;
+    assert_eq!(bad.map(|(s, _)| s.as_u16()), Some(422));
+    let replayed = ok(&mut o.http, Method::POST, &format!("/v1/webhooks/{hook}/replay"), json!({"fromPosition": first})).await;
+    assert_eq!(replayed["data"]["id"], json!(hook));
+    rx.wait_for(PATIENCE, "the replayed items", |s| s.delivered("r").len() == 10).await;
+    let got = rx.delivered("r");
+    let (originals, again) = got.split_at(5);
+    let ids_of = |ds: &[Delivery]| ds.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids_of(originals), ids_of(again), "the same events again, in the same order");
+    assert!(again.iter().all(|d| d.signed_by(&secret)));
+    let _ = std::fs::remove_file(&log);
+}

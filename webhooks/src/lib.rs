@@ -10,6 +10,7 @@ mod dispatch;
 mod lanes;
 mod metrics;
 pub mod payload;
+mod replay;
 pub mod retry;
 mod scan;
 pub mod secret;
@@ -23,6 +24,7 @@ pub use dispatch::{run, spawn};
 pub use metrics::Metrics;
 pub use retry::RetrySchedule;
 pub use secret::WebhookKey;
+pub use store::request_replay;
 
 /// How the dispatcher sends.
 #[derive(Clone, Debug)]

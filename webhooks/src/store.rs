@@ -81,6 +81,7 @@ pub(crate) async fn commit_scan(pool: &PgPool, from: Position, to: Position, bat
             Some(h) => save_webhook(&mut tx, h).await?,
             None => {
                 sqlx::query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM webhook_replays WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
             }
         }
     }
@@ -196,18 +197,80 @@ pub(crate) async fn lane_events(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     if lane.key.board.is_nil() {
-        store.workspace_page(workspace, after, lane.head + 1, limit).await
+        store.workspace_page(workspace, (after, lane.head + 1), true, limit).await
     } else {
         store.board_page(lane.key.board, after, lane.head + 1, limit).await
     }
 }
 
+/// What an attempt moves on: a lane, or a replay.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Progress {
+    Lane(LaneKey),
+    Replay(i64),
+}
+
+/// A replay with events to send.
+#[derive(Clone, Debug)]
+pub(crate) struct Replay {
+    pub(crate) id: i64,
+    pub(crate) webhook: Uuid,
+    /// The last position sent (or passed).
+    pub(crate) next: Position,
+    pub(crate) to: Position,
+    pub(crate) failures: u32,
+    pub(crate) failing_since: Option<DateTime<Utc>>,
+}
+
+/// Replays of active webhooks due now, not in `busy`.
+pub(crate) async fn ready_replays(pool: &PgPool, busy: &[i64], limit: usize) -> Result<Vec<Replay>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.webhook_id, r.next_position, r.to_position, r.failures, r.failing_since \
+         FROM webhook_replays r JOIN webhook_subscriptions s USING (webhook_id) \
+         WHERE s.active AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now()) AND NOT (r.id = ANY($1)) \
+         ORDER BY r.id LIMIT $2",
+    )
+    .bind(busy)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Replay {
+            id: r.get("id"),
+            webhook: r.get("webhook_id"),
+            next: r.get("next_position"),
+            to: r.get("to_position"),
+            failures: u32::try_from(r.get::<i32, _>("failures")).unwrap_or(0),
+            failing_since: r.get("failing_since"),
+        })
+        .collect())
+}
+
+/// Moves a replay past events that match nothing (compared first).
+pub(crate) async fn skip_replay(pool: &PgPool, id: i64, from: Position, to: Position) -> Result<(), DispatchError> {
+    let moved = sqlx::query("UPDATE webhook_replays SET next_position = $3 WHERE id = $1 AND next_position = $2")
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .execute(pool)
+        .await?;
+    if moved.rows_affected() == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
+}
+
+/// A replay is done: every event of its range was sent (or passed).
+pub(crate) async fn finish_replay(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM webhook_replays WHERE id = $1").bind(id).execute(pool).await?;
+    Ok(())
+}
+
 /// One attempt's record and what it does to the lane, together.
 pub(crate) struct Recorded<'a> {
-    pub(crate) lane: LaneKey,
+    pub(crate) progress: Progress,
     /// The lane's `delivered` as the sender found it, and as it is now.
     pub(crate) from: Position,
     pub(crate) to: Position,
+    pub(crate) webhook: Uuid,
     pub(crate) event: &'a RecordedEvent,
     pub(crate) attempt: u32,
     pub(crate) status: Option<u16>,
@@ -227,7 +290,7 @@ pub(crate) async fn record(pool: &PgPool, r: &Recorded<'_>) -> Result<(), Dispat
         "INSERT INTO webhook_attempts (webhook_id, event_id, position, event_type, attempt, status, error, duration_ms, next_attempt_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(r.lane.webhook)
+    .bind(r.webhook)
     .bind(r.event.event_id)
     .bind(r.event.position)
     .bind(r.event.event.event_type())
@@ -238,35 +301,36 @@ pub(crate) async fn record(pool: &PgPool, r: &Recorded<'_>) -> Result<(), Dispat
     .bind(r.next_attempt_at)
     .execute(&mut *tx)
     .await?;
-    let moved = if r.failed {
-        sqlx::query(
-            "UPDATE webhook_lanes SET delivered = $4, failures = failures + 1, failing_since = coalesce(failing_since, now()), \
-             next_attempt_at = coalesce($5, now() + interval '10 years') WHERE webhook_id = $1 AND board_id = $2 AND delivered = $3",
-        )
-        .bind(r.lane.webhook)
-        .bind(r.lane.board)
-        .bind(r.from)
-        .bind(r.to)
-        .bind(r.next_attempt_at)
-        .execute(&mut *tx)
-        .await?
-    } else {
-        sqlx::query(
-            "UPDATE webhook_lanes SET delivered = $4, failures = 0, failing_since = NULL, next_attempt_at = NULL \
-             WHERE webhook_id = $1 AND board_id = $2 AND delivered = $3",
-        )
-        .bind(r.lane.webhook)
-        .bind(r.lane.board)
-        .bind(r.from)
-        .bind(r.to)
-        .execute(&mut *tx)
-        .await?
-    };
+    let moved = move_progress(&mut tx, r).await?;
     if moved.rows_affected() != 1 {
         return Err(DispatchError::Fenced);
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Moves the lane's `delivered` (or the replay's `next_position`) from
+/// `r.from` to `r.to`, with the failure count and the next attempt's time.
+async fn move_progress(tx: &mut Transaction<'_, Postgres>, r: &Recorded<'_>) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    // `$1` the new position, `$2` the one found, `$3` the next attempt; then the key.
+    let set = if r.failed {
+        "failures = failures + 1, failing_since = coalesce(failing_since, now()), \
+         next_attempt_at = coalesce($3, now() + interval '10 years')"
+    } else {
+        "failures = 0, failing_since = NULL, next_attempt_at = coalesce($3, NULL)"
+    };
+    let query = match r.progress {
+        Progress::Lane(_) => {
+            format!("UPDATE webhook_lanes SET delivered = $1, {set} WHERE delivered = $2 AND webhook_id = $4 AND board_id = $5")
+        }
+        Progress::Replay(_) => format!("UPDATE webhook_replays SET next_position = $1, {set} WHERE next_position = $2 AND id = $4"),
+    };
+    let q = sqlx::query(&query).bind(r.to).bind(r.from).bind(r.next_attempt_at);
+    let q = match r.progress {
+        Progress::Lane(k) => q.bind(k.webhook).bind(k.board),
+        Progress::Replay(id) => q.bind(id),
+    };
+    q.execute(&mut **tx).await
 }
 
 /// Moves a lane past events that match nothing any more (no attempt made).
@@ -279,4 +343,19 @@ pub(crate) async fn skip(pool: &PgPool, lane: LaneKey, from: Position, to: Posit
         .execute(pool)
         .await?;
     if moved.rows_affected() == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
+}
+
+/// A replay of `webhook`'s matching events from `from` to `to` (absent:
+/// the newest event now), for the dispatcher to send.
+pub async fn request_replay(pool: &PgPool, webhook: Uuid, from: Position, to: Option<Position>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO webhook_replays (webhook_id, next_position, to_position) \
+         VALUES ($1, $2 - 1, coalesce($3, (SELECT max(position) FROM events), 0))",
+    )
+    .bind(webhook)
+    .bind(from)
+    .bind(to)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

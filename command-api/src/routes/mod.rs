@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/workspaces/{id}/webhooks", post(webhooks::create))
         .route("/v1/webhooks/{id}", patch(webhooks::update).delete(webhooks::delete))
         .route("/v1/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/v1/webhooks/{id}/replay", post(webhooks::replay))
 }
 
 /// The client's id when given, else a fresh UUIDv7 (left out of the

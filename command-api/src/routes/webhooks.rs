@@ -102,6 +102,38 @@ pub async fn rotate_secret(
     Ok(with_secret(&s, answer))
 }
 
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayBody {
+    #[schemars(range(min = 0))]
+    from_position: i64,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schemars(range(min = 0))]
+    to_position: Option<i64>,
+}
+
+/// Sends the matching events of a range again: decided like the other
+/// commands (404, 403, 422), appends nothing, answers the webhook's current
+/// version and position; the dispatcher does the sending.
+#[tracing::instrument(skip_all, fields(webhook_id = %id))]
+pub async fn replay(
+    State(s): State<AppState>,
+    caller: Caller,
+    h: CommandHeaders,
+    Segment(id): Segment<String>,
+    body: JsonBody<ReplayBody>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, "webhook")?;
+    let ReplayBody { from_position: from, to_position: to } = body.value;
+    let cmd = Command::Webhook { id: Some(id), workspace_id: None, cmd: WebhookCommand::Replay { from, to } };
+    let answer = run(&s, &caller, &h, &body.canonical, cmd).await?;
+    if !answer.replayed {
+        let asked = sunday_webhooks::request_replay(s.event_pool(), id, from, to).await;
+        asked.map_err(|e| crate::command::CommandError::from(sunday_domain::store::StoreError::Backend(Box::new(e))))?;
+    }
+    Ok(response(answer, None))
+}
+
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 pub async fn delete(
     State(s): State<AppState>,
