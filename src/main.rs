@@ -80,6 +80,9 @@ struct TokenArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Every HTTP client of the process (the webhook dispatcher's, the OTLP
+    // exporter's) does TLS with rustls on ring, installed once, first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let _telemetry = telemetry::init()?;
     let cli = Cli::parse();
     match cli.command.unwrap_or(Role::All) {

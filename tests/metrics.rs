@@ -63,6 +63,11 @@ async fn metrics_serve_everything_the_rules_and_dashboard_query(pool: PgPool) {
     let ws = http.send(Method::POST, "/v1/workspaces", Some(json!({"name": "W"}))).await.unwrap_or_else(|| panic!("workspace")).1;
     let board = http.send(Method::POST, "/v1/boards", Some(json!({"workspaceId": ws["data"]["id"], "name": "B"}))).await;
     let board = board.unwrap_or_else(|| panic!("board")).1["data"]["id"].as_str().unwrap_or_default().to_owned();
+    // A webhook, so that its dispatcher has something to report (it points
+    // at a documentation address: its deliveries fail, which is reported too).
+    let hooks = format!("/v1/workspaces/{}/webhooks", ws["data"]["id"].as_str().unwrap_or_default());
+    let made = http.send(Method::POST, &hooks, Some(json!({"url": "http://93.184.216.34/hooks"}))).await;
+    assert_eq!(made.map(|r| r.0), Some(StatusCode::CREATED));
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws?token={}", token(owner))).await.unwrap_or_else(|e| panic!("{e}"));
     socket
@@ -84,16 +89,21 @@ async fn metrics_serve_everything_the_rules_and_dashboard_query(pool: PgPool) {
     assert!(next_event("events").await, "the socket got the item's event");
     let _ = http.send(Method::GET, &format!("/v1/boards/{board}"), None).await;
 
-    let text = loop {
+    // Scraped until everything is there (the dispatcher reports a webhook
+    // once it has scanned its creation), for at most ten seconds.
+    let started = std::time::Instant::now();
+    let (text, missing) = loop {
         let mut scraper = Http::connect(addr, owner).await.unwrap_or_else(|| panic!("connect"));
         let req = hyper::Request::get("/metrics").header("host", "sunday").body(http_body_util::Full::new(hyper::body::Bytes::new()));
         let resp = scraper.raw(req.unwrap_or_else(|e| panic!("{e}"))).await;
-        if let Some((StatusCode::OK, body)) = resp {
-            break body;
+        let Some((StatusCode::OK, text)) = resp else { continue };
+        let served: BTreeSet<String> =
+            text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).flat_map(names_in).collect();
+        let missing: Vec<String> = wanted.difference(&served).cloned().collect();
+        if missing.is_empty() || started.elapsed() > Duration::from_secs(10) {
+            break (text, missing);
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let served: BTreeSet<String> =
-        text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).flat_map(names_in).collect();
-    let missing: Vec<_> = wanted.difference(&served).collect();
     assert!(missing.is_empty(), "queried but not served: {missing:?}\n{text}");
 }

@@ -361,7 +361,8 @@ async fn the_list_the_deliveries_log_and_replay(pool: PgPool) {
 
     // Members who do not manage the workspace are refused; strangers learn nothing.
     let (plain, stranger) = (Uuid::now_v7(), Uuid::now_v7());
-    ok(&mut o.http, Method::POST, &format!("/v1/workspaces/{ws}/members"), json!({"userId": plain, "role": "member"})).await;
+    let added = ok(&mut o.http, Method::POST, &format!("/v1/workspaces/{ws}/members"), json!({"userId": plain, "role": "member"})).await;
+    let at = added["data"]["position"].as_i64().unwrap_or_default().to_string();
     for (who, want) in [(plain, 403), (stranger, 404)] {
         let mut http = Http::connect(addr, who).await.unwrap_or_else(|| panic!("connect"));
         for (method, path, body) in [
@@ -369,8 +370,17 @@ async fn the_list_the_deliveries_log_and_replay(pool: PgPool) {
             (Method::GET, format!("/v1/webhooks/{hook}/deliveries"), None),
             (Method::POST, format!("/v1/webhooks/{hook}/replay"), Some(json!({"fromPosition": 0}))),
         ] {
-            let (status, body) = http.send(method.clone(), &path, body).await.unwrap_or_else(|| panic!("{path}"));
-            assert_eq!(status.as_u16(), want, "{method} {path}: {body}");
+            // Reads as of the membership (read your writes).
+            let req = hyper::Request::builder()
+                .method(method.clone())
+                .uri(&path)
+                .header("host", "sunday")
+                .header("authorization", format!("Bearer {}", http.token()))
+                .header("content-type", "application/json")
+                .header("x-sunday-min-position", &at)
+                .body(http_body_util::Full::new(hyper::body::Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())));
+            let (status, text) = http.raw(req.unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|| panic!("{path}"));
+            assert_eq!(status.as_u16(), want, "{method} {path}: {text}");
         }
     }
 

@@ -6,6 +6,7 @@
 //! lanes (`scan`) and sends each lane in order (`lanes`, `send`).
 
 pub mod address;
+mod attempt;
 mod dispatch;
 mod lanes;
 mod metrics;
@@ -15,6 +16,7 @@ pub mod retry;
 mod scan;
 pub mod secret;
 pub mod send;
+mod shared;
 mod store;
 
 use std::time::Duration;

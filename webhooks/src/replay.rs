@@ -5,8 +5,8 @@
 use sunday_domain::store::Position;
 
 use crate::DispatchError;
-use crate::dispatch::Shared;
-use crate::lanes::{At, attempt};
+use crate::attempt::{At, attempt};
+use crate::shared::Shared;
 use crate::store::{self, Progress, Replay};
 
 /// Events a replay reads from the log at a time.

@@ -10,7 +10,7 @@ use sunday_domain::webhook::{self, Webhook};
 use uuid::Uuid;
 
 use crate::DispatchError;
-use crate::dispatch::Shared;
+use crate::shared::Shared;
 use crate::store::{self, LaneKey, ScanBatch};
 
 /// Follows the log until an error; wakes the senders after each batch.

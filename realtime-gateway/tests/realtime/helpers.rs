@@ -91,6 +91,9 @@ impl System {
     }
 
     async fn build(pool: &PgPool, nats: Option<Nats>, config: sunday_realtime_gateway::Config) -> Self {
+        // reqwest is built with TLS on rustls (the webhook dispatcher's), which
+        // needs its provider before any client is made, as the binary does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = PgEventStore::new(wide(pool, 12).await);
         let base = pool.connect_options().as_ref().clone();
         sunday_projector::prepare(&store, base.clone()).await.unwrap_or_else(|e| panic!("prepare: {e}"));
