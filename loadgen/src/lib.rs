@@ -12,12 +12,14 @@ mod lag;
 mod level;
 mod reads;
 mod sse;
+mod webhooks;
 mod ws;
 
 pub use api::ApiBench;
 pub use commands::CommandBench;
 pub use lag::LagBench;
 pub use reads::ReadBench;
+pub use webhooks::WebhookBench;
 pub use ws::WsBench;
 
 /// Which load to generate.
@@ -33,6 +35,8 @@ pub enum Bench {
     Ws(WsBench),
     /// The blueprint's API scenarios: weighted mix, think time, ramping/stress/spike stages.
     Api(ApiBench),
+    /// Webhook deliveries to a receiver on loopback: throughput and commit-to-delivery latency.
+    Webhooks(WebhookBench),
 }
 
 /// Runs one load generator with tokens signed by `secret`.
@@ -43,5 +47,6 @@ pub async fn run(bench: &Bench, secret: &str) -> anyhow::Result<()> {
         Bench::Lag(b) => lag::run(b, secret).await,
         Bench::Ws(b) => ws::run(b, secret).await,
         Bench::Api(b) => api::run(b, secret).await,
+        Bench::Webhooks(b) => webhooks::run(b, secret).await,
     }
 }

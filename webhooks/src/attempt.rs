@@ -47,7 +47,7 @@ pub(crate) async fn attempt(shared: &Shared, hook: &Webhook, at: At, e: &Recorde
     };
     let (status, error, gone) = match &outcome {
         Outcome::Delivered(status) => {
-            store::record(shared.store.pool(), &Recorded { status: Some(*status), ..base }).await?;
+            store::record(&shared.pool, &Recorded { status: Some(*status), ..base }).await?;
             return Ok(Some(e.position));
         }
         Outcome::Gone => (Some(410), "the endpoint answered 410 Gone".to_owned(), true),
@@ -58,7 +58,7 @@ pub(crate) async fn attempt(shared: &Shared, hook: &Webhook, at: At, e: &Recorde
     let delay = if gone { None } else { shared.config.retry.next_delay(at.failures + 1, failing_for) };
     let next_attempt_at = delay.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now + d);
     let failed = Recorded { to: at.passed, status, error: Some(&error), next_attempt_at, failed: true, ..base };
-    store::record(shared.store.pool(), &failed).await?;
+    store::record(&shared.pool, &failed).await?;
     if next_attempt_at.is_none() {
         let reason = if gone { error } else { format!("retries ran out: {error}") };
         disable(shared, hook, &reason).await?;

@@ -44,7 +44,9 @@ pub async fn run(
     let (at, hooks) = store::load(store.pool()).await?;
     tracing::info!(position = at, webhooks = hooks.len(), "webhook dispatcher elected");
     let sender = Sender::new(config.addresses, config.timeout).map_err(|e| DispatchError::Client(e.to_string()))?;
-    let shared = Arc::new(Shared { store, config, sender, metrics, hooks: RwLock::new(hooks), wake: Notify::new() });
+    let pool = store::relaxed_pool(&store, 16).await?;
+    let recent = RwLock::new(crate::recent::Recent::new(at));
+    let shared = Arc::new(Shared { store, config, sender, metrics, hooks: RwLock::new(hooks), wake: Notify::new(), pool, recent });
     task.leading();
     tokio::select! {
         r = scan::follow(&shared, at) => r,

@@ -68,11 +68,11 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), DispatchError> {
         let free = shared.config.in_flight.saturating_sub(running.tasks.len());
         if free > 0 {
             let lanes: Vec<LaneKey> = running.busy.keys().filter_map(|w| if let Work::Lane(k) = w { Some(*k) } else { None }).collect();
-            for lane in store::ready_lanes(shared.store.pool(), &lanes, free).await? {
+            for lane in store::ready_lanes(&shared.pool, &lanes, free).await? {
                 running.start(&shared, Work::Lane(lane.key), lane.key.webhook, |s| async move { send_lane(&s, lane).await });
             }
             let replays: Vec<i64> = running.busy.keys().filter_map(|w| if let Work::Replay(id) = w { Some(*id) } else { None }).collect();
-            for replay in store::ready_replays(shared.store.pool(), &replays, free).await? {
+            for replay in store::ready_replays(&shared.pool, &replays, free).await? {
                 let (work, webhook) = (Work::Replay(replay.id), replay.webhook);
                 running.start(&shared, work, webhook, |s| async move { crate::replay::send(&s, replay).await });
             }
@@ -108,7 +108,7 @@ fn ended(result: Result<(), DispatchError>) -> Result<(), DispatchError> {
 }
 
 async fn until_next_retry(shared: &Shared) -> Result<Duration, DispatchError> {
-    let next = store::next_retry(shared.store.pool()).await?;
+    let next = store::next_retry(&shared.pool).await?;
     let wait = next.map_or(IDLE, |at| (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
     Ok(wait.min(IDLE))
 }
@@ -119,7 +119,7 @@ async fn send_lane(shared: &Shared, mut lane: Lane) -> Result<(), DispatchError>
     let mut failures = lane.failures;
     loop {
         let Some(hook) = shared.webhook(lane.key.webhook).filter(|h| h.active) else { return Ok(()) };
-        let events = store::lane_events(&shared.store, hook.workspace_id, &lane, delivered, PAGE).await?;
+        let events = shared.lane_events(hook.workspace_id, &lane, delivered, PAGE).await?;
         let mut passed = delivered;
         for e in &events {
             if !hook.matches(e.event.event_type(), e.workspace_id, e.board_id) {
@@ -138,12 +138,12 @@ async fn send_lane(shared: &Shared, mut lane: Lane) -> Result<(), DispatchError>
         if events.len() < PAGE {
             let end = if events.is_empty() { lane.head } else { passed };
             if end > delivered {
-                store::skip(shared.store.pool(), lane.key, delivered, end).await?;
+                store::skip(&shared.pool, lane.key, delivered, end).await?;
             }
             return Ok(());
         }
         if passed > delivered {
-            store::skip(shared.store.pool(), lane.key, delivered, passed).await?;
+            store::skip(&shared.pool, lane.key, delivered, passed).await?;
             delivered = passed;
         }
     }

@@ -11,6 +11,7 @@ mod dispatch;
 mod lanes;
 mod metrics;
 pub mod payload;
+mod recent;
 mod replay;
 pub mod retry;
 mod scan;

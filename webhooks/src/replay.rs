@@ -39,11 +39,11 @@ pub(crate) async fn send(shared: &Shared, mut replay: Replay) -> Result<(), Disp
             }
         }
         if events.len() < PAGE {
-            store::finish_replay(shared.store.pool(), replay.id).await?;
+            store::finish_replay(&shared.pool, replay.id).await?;
             return Ok(());
         }
         if passed > replay.next {
-            store::skip_replay(shared.store.pool(), replay.id, replay.next, passed).await?;
+            store::skip_replay(&shared.pool, replay.id, replay.next, passed).await?;
             replay.next = passed;
         }
     }

@@ -23,7 +23,8 @@ pub(crate) async fn follow(shared: &Shared, mut at: Position) -> Result<(), Disp
             let hooks = shared.hooks.read().unwrap_or_else(|p| p.into_inner());
             fold(&hooks, &events)
         };
-        store::commit_scan(shared.store.pool(), at, last, &batch).await?;
+        store::commit_scan(&shared.pool, at, last, &batch).await?;
+        shared.recent.write().unwrap_or_else(|p| p.into_inner()).push(&events);
         let mut hooks = shared.hooks.write().unwrap_or_else(|p| p.into_inner());
         for (id, hook) in batch.webhooks {
             match hook {

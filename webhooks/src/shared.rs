@@ -12,6 +12,7 @@ use sunday_eventstore::PgEventStore;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::recent::Recent;
 use crate::send::Sender;
 use crate::{DispatchConfig, DispatchError, Metrics};
 
@@ -25,9 +26,28 @@ pub(crate) struct Shared {
     pub(crate) hooks: RwLock<HashMap<Uuid, Webhook>>,
     /// Rung after each scanned batch: there may be lanes to send.
     pub(crate) wake: Notify,
+    /// The dispatcher's own pool (its commits do not wait for the disk).
+    pub(crate) pool: sqlx::PgPool,
+    /// The events the scan read last.
+    pub(crate) recent: RwLock<Recent>,
 }
 
 impl Shared {
+    /// A lane's events from memory if they are there, else from the log.
+    pub(crate) async fn lane_events(
+        &self,
+        workspace: Uuid,
+        lane: &crate::store::Lane,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<sunday_domain::store::RecordedEvent>, StoreError> {
+        let kept = self.recent.read().unwrap_or_else(|p| p.into_inner()).lane(workspace, lane.key.board, (after, lane.head), limit);
+        match kept {
+            Some(events) => Ok(events),
+            None => crate::store::lane_events(&self.store, workspace, lane, after, limit).await,
+        }
+    }
+
     pub(crate) fn webhook(&self, id: Uuid) -> Option<Webhook> {
         self.hooks.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }

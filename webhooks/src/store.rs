@@ -143,10 +143,18 @@ async fn save_webhook(tx: &mut Transaction<'_, Postgres>, h: &Webhook) -> Result
 
 /// The dispatcher's own progress need not wait for the disk: a commit lost
 /// in a crash of PostgreSQL only re-sends what it had recorded as sent
-/// (receivers de-duplicate by `webhook-id`), and the scan is redone.
+/// (receivers de-duplicate by `webhook-id`), and the scan is redone. (Its
+/// pool's sessions are set so too: `relaxed_pool`.)
 async fn relaxed(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut **tx).await?;
     Ok(())
+}
+
+/// A pool of the dispatcher's own whose sessions commit without waiting
+/// for the WAL flush (see `relaxed`).
+pub(crate) async fn relaxed_pool(store: &sunday_eventstore::PgEventStore, size: u32) -> Result<PgPool, sqlx::Error> {
+    let options = store.pool().connect_options().as_ref().clone().options([("synchronous_commit", "off")]);
+    sqlx::postgres::PgPoolOptions::new().max_connections(size).connect_with(options).await
 }
 
 /// Lanes of active webhooks with events to send now, not in `busy`.
@@ -281,56 +289,46 @@ pub(crate) struct Recorded<'a> {
     pub(crate) failed: bool,
 }
 
-/// Writes the attempt and moves the lane (compared first: `Fenced` if
-/// someone else moved it).
+/// Writes the attempt and moves the lane or replay, in one statement (so
+/// one round trip; compared first: `Fenced`, and no record, if someone else
+/// moved it).
 pub(crate) async fn record(pool: &PgPool, r: &Recorded<'_>) -> Result<(), DispatchError> {
-    let mut tx = pool.begin().await?;
-    relaxed(&mut tx).await?;
-    sqlx::query(
-        "INSERT INTO webhook_attempts (webhook_id, event_id, position, event_type, attempt, status, error, duration_ms, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(r.webhook)
-    .bind(r.event.event_id)
-    .bind(r.event.position)
-    .bind(r.event.event.event_type())
-    .bind(i32::try_from(r.attempt).unwrap_or(i32::MAX))
-    .bind(r.status.map(|s| i16::try_from(s).unwrap_or(0)))
-    .bind(r.error)
-    .bind(r.duration_ms)
-    .bind(r.next_attempt_at)
-    .execute(&mut *tx)
-    .await?;
-    let moved = move_progress(&mut tx, r).await?;
-    if moved.rows_affected() != 1 {
-        return Err(DispatchError::Fenced);
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Moves the lane's `delivered` (or the replay's `next_position`) from
-/// `r.from` to `r.to`, with the failure count and the next attempt's time.
-async fn move_progress(tx: &mut Transaction<'_, Postgres>, r: &Recorded<'_>) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
-    // `$1` the new position, `$2` the one found, `$3` the next attempt; then the key.
+    // `$1` the new position, `$2` the one found, `$3` the next attempt, `$4`
+    // and `$5` the key; then the attempt's columns.
     let set = if r.failed {
         "failures = failures + 1, failing_since = coalesce(failing_since, now()), \
          next_attempt_at = coalesce($3, now() + interval '10 years')"
     } else {
-        "failures = 0, failing_since = NULL, next_attempt_at = coalesce($3, NULL)"
+        "failures = 0, failing_since = NULL, next_attempt_at = $3"
     };
-    let query = match r.progress {
-        Progress::Lane(_) => {
-            format!("UPDATE webhook_lanes SET delivered = $1, {set} WHERE delivered = $2 AND webhook_id = $4 AND board_id = $5")
-        }
-        Progress::Replay(_) => format!("UPDATE webhook_replays SET next_position = $1, {set} WHERE next_position = $2 AND id = $4"),
+    let (table, column, key) = match r.progress {
+        Progress::Lane(_) => ("webhook_lanes", "delivered", "webhook_id = $4 AND board_id = $5"),
+        Progress::Replay(_) => ("webhook_replays", "next_position", "id = $4 AND $5::uuid IS NULL"),
     };
-    let q = sqlx::query(&query).bind(r.to).bind(r.from).bind(r.next_attempt_at);
+    let sql = format!(
+        "WITH moved AS (UPDATE {table} SET {column} = $1, {set} WHERE {column} = $2 AND {key} RETURNING 1), \
+         logged AS (INSERT INTO webhook_attempts \
+             (webhook_id, event_id, position, event_type, attempt, status, error, duration_ms, next_attempt_at) \
+             SELECT $6, $7, $8, $9, $10, $11, $12, $13, $3 FROM moved RETURNING 1) \
+         SELECT count(*) FROM logged"
+    );
+    let q = sqlx::query_scalar::<_, i64>(&sql).bind(r.to).bind(r.from).bind(r.next_attempt_at);
     let q = match r.progress {
         Progress::Lane(k) => q.bind(k.webhook).bind(k.board),
-        Progress::Replay(id) => q.bind(id),
+        Progress::Replay(id) => q.bind(id).bind(None::<Uuid>),
     };
-    q.execute(&mut **tx).await
+    let logged = q
+        .bind(r.webhook)
+        .bind(r.event.event_id)
+        .bind(r.event.position)
+        .bind(r.event.event.event_type())
+        .bind(i32::try_from(r.attempt).unwrap_or(i32::MAX))
+        .bind(r.status.map(|s| i16::try_from(s).unwrap_or(0)))
+        .bind(r.error)
+        .bind(r.duration_ms)
+        .fetch_one(pool)
+        .await?;
+    if logged == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
 }
 
 /// Moves a lane past events that match nothing any more (no attempt made).
