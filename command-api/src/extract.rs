@@ -27,6 +27,11 @@ pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     }
 }
 
+/// `whole_number` for a field that may be absent but not `null`.
+pub fn some_whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    whole_number(d).map(Some)
+}
+
 /// For `Option` fields that may be absent but not `null`: `null` is a wrong type.
 pub fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)

@@ -23,8 +23,10 @@ pub(crate) async fn follow(shared: &Shared, mut at: Position) -> Result<(), Disp
             let hooks = shared.hooks.read().unwrap_or_else(|p| p.into_inner());
             fold(&hooks, &events)
         };
-        store::commit_scan(&shared.pool, at, last, &batch).await?;
+        // Kept before the lanes' heads move: a sender woken by the commit
+        // must find every event up to them.
         shared.recent.write().unwrap_or_else(|p| p.into_inner()).push(&events);
+        store::commit_scan(&shared.pool, at, last, &batch).await?;
         let mut hooks = shared.hooks.write().unwrap_or_else(|p| p.into_inner());
         for (id, hook) in batch.webhooks {
             match hook {

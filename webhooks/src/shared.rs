@@ -43,8 +43,10 @@ impl Shared {
     ) -> Result<Vec<sunday_domain::store::RecordedEvent>, StoreError> {
         let kept = self.recent.read().unwrap_or_else(|p| p.into_inner()).lane(workspace, lane.key.board, (after, lane.head), limit);
         match kept {
-            Some(events) => Ok(events),
-            None => crate::store::lane_events(&self.store, workspace, lane, after, limit).await,
+            // Nothing kept where the lane's head says there is an event: the
+            // log decides (a lane is never moved past what it did not see).
+            Some(events) if !events.is_empty() || after >= lane.head => Ok(events),
+            _ => crate::store::lane_events(&self.store, workspace, lane, after, limit).await,
         }
     }
 

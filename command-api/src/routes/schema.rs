@@ -24,7 +24,7 @@ pub const CONTENT_TYPE: &str = concat!("^[^\u{0}/", ws!(), "]+/[^\u{0}", ws!(), 
 pub const AVATAR: &str = concat!("^(https?://[^\u{0}", ws!(), "]*)?$");
 /// A webhook's URL: http(s), a host, no credentials, no fragment (where the
 /// host resolves is for the server to judge).
-pub const WEBHOOK_URL: &str = concat!("^[Hh][Tt][Tt][Pp][Ss]?://[^\u{0}/?#@\\", ws!(), "]+([/?][^\u{0}#", ws!(), "]*)?$");
+pub const WEBHOOK_URL: &str = concat!("^[Hh][Tt][Tt][Pp][Ss]?://[^\u{0}/?#@", ws!(), "]+([/?][^\u{0}#", ws!(), "]*)?$");
 /// A column key.
 pub const KEY: &str = "^[a-z][a-zA-Z0-9_]{0,62}$";
 

@@ -30,7 +30,7 @@ pub struct CreateBody {
     #[schemars(schema_with = "crate::routes::schema::webhook_event_types")]
     event_types: Option<Vec<String>>,
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(with = "Option<Vec<uuid::Uuid>>", length(min = 1, max = 100))]
+    #[schemars(with = "Vec<uuid::Uuid>", length(min = 1, max = 100))]
     board_ids: Option<Vec<String>>,
 }
 
@@ -38,7 +38,7 @@ pub struct CreateBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateBody {
     #[serde(default, deserialize_with = "non_null")]
-    #[schemars(length(min = 1, max = 2048), regex(pattern = crate::routes::schema::WEBHOOK_URL))]
+    #[schemars(with = "String", length(min = 1, max = 2048), regex(pattern = crate::routes::schema::WEBHOOK_URL))]
     url: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
     #[schemars(schema_with = "crate::routes::schema::webhook_event_types")]
@@ -48,6 +48,7 @@ pub struct UpdateBody {
     #[schemars(with = "Option<Vec<uuid::Uuid>>", length(min = 1, max = 100))]
     board_ids: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schemars(with = "bool")]
     active: Option<bool>,
 }
 
@@ -105,10 +106,11 @@ pub async fn rotate_secret(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplayBody {
+    #[serde(deserialize_with = "crate::extract::whole_number")]
     #[schemars(range(min = 0))]
     from_position: i64,
-    #[serde(default, deserialize_with = "non_null")]
-    #[schemars(range(min = 0))]
+    #[serde(default, deserialize_with = "crate::extract::some_whole_number")]
+    #[schemars(with = "i64", range(min = 0))]
     to_position: Option<i64>,
 }
 
