@@ -397,3 +397,41 @@ async fn the_list_the_deliveries_log_and_replay(pool: PgPool) {
     assert!(again.iter().all(|d| d.signed_by(&secret)));
     let _ = std::fs::remove_file(&log);
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn endpoints_that_time_out_or_refuse_connections_get_their_events_once_they_answer(pool: PgPool) {
+    let rx = Receiver::start().await;
+    let closed = free_addr();
+    let addr = free_addr();
+    let log = log_path("timeouts");
+    let _server = server(&pool, addr, &[("SUNDAY_WEBHOOK_TIMEOUT", "500ms")], &log);
+    wait_ready(addr).await;
+    let mut o = owner(addr, 2).await;
+    let (slow, quick) = (o.boards[0].clone(), o.boards[1].clone());
+    subscribe(&mut o, json!({"url": rx.url("t"), "eventTypes": ["ItemCreated"]})).await;
+    let later = format!("http://{closed}/hooks/c");
+    subscribe(&mut o, json!({"url": later, "eventTypes": ["ItemCreated"]})).await;
+    rx.script().hanging.insert(uuid(&slow));
+    let mut slow_items = Vec::new();
+    for n in 0..3 {
+        slow_items.push(item(&mut o.http, &slow, &format!("slow {n}")).await);
+        item(&mut o.http, &quick, &format!("quick {n}")).await;
+    }
+    // The board whose endpoint does not answer in time waits; the other goes on.
+    rx.wait_for(Duration::from_secs(10), "the quick board's events", |s| {
+        s.delivered("t").iter().filter(|d| d.board() == Some(uuid(&quick))).count() == 3
+    })
+    .await;
+    rx.script().hanging.clear();
+    rx.wait_for(PATIENCE, "the slow board's events once it answers", |s| s.delivered("t").len() == 6).await;
+    let order: Vec<Uuid> =
+        rx.delivered("t").iter().filter(|d| d.board() == Some(uuid(&slow))).map(|d| uuid(&d.json()["data"]["data"]["itemId"])).collect();
+    assert_eq!(order, slow_items, "in log order after the timeouts");
+    // Nothing listened on the other endpoint's port; once something does,
+    // it gets everything, in order.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let opened = Receiver::start_on(closed).await;
+    opened.wait_for(PATIENCE, "the events of the endpoint that was closed", |s| s.delivered("c").len() == 6).await;
+    in_board_order(&opened.delivered("c"));
+    let _ = std::fs::remove_file(&log);
+}

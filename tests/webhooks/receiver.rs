@@ -59,6 +59,8 @@ pub(crate) struct Script {
     pub(crate) deliveries: Vec<Delivery>,
     /// Boards whose events are answered `503`.
     pub(crate) failing: HashSet<Uuid>,
+    /// Boards whose events are held past any deadline before an answer.
+    pub(crate) hanging: HashSet<Uuid>,
     /// Subscriptions answered `410 Gone`.
     pub(crate) gone: HashSet<String>,
     /// Held this long before answering.
@@ -85,7 +87,12 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        Self::start_on("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).await
+    }
+
+    /// A receiver on `addr` (a port nothing listened on until now).
+    pub(crate) async fn start_on(addr: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let script = Arc::new(Mutex::new(Script::default()));
         let app = axum::Router::new().route("/hooks/{hook}", axum::routing::post(receive)).with_state(script.clone());
@@ -138,7 +145,13 @@ async fn receive(State(script): State<Arc<Mutex<Script>>>, Path(hook): Path<Stri
         } else if d.board().is_some_and(|b| s.failing.contains(&b)) {
             d.answered = 503;
         }
-        s.slow
+        if d.board().is_some_and(|b| s.hanging.contains(&b)) {
+            // Held past the server's deadline: it gave up on this answer.
+            d.answered = 504;
+            Duration::from_secs(3)
+        } else {
+            s.slow
+        }
     };
     if !slow.is_zero() {
         tokio::time::sleep(slow).await;
