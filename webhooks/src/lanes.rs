@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use crate::DispatchError;
-use crate::attempt::{At, attempt};
+use crate::attempt::Run;
 use crate::shared::Shared;
 use crate::store::{self, Lane, LaneKey, Progress};
 
@@ -52,11 +52,18 @@ impl Running {
         self.tasks.spawn(async move { (work, webhook, fut.await) });
     }
 
-    fn finished(&mut self, work: Work, webhook: uuid::Uuid) {
+    /// A sender's end: its place is free again; a panic ends the dispatcher
+    /// (it starts over from its tables).
+    fn ended(
+        &mut self,
+        joined: Result<(Work, uuid::Uuid, Result<(), DispatchError>), tokio::task::JoinError>,
+    ) -> Result<(), DispatchError> {
+        let (work, webhook, result) = joined.map_err(|e| DispatchError::Panicked(e.to_string()))?;
         self.busy.remove(&work);
         if let Some(n) = self.per_webhook.get_mut(&webhook) {
             *n = n.saturating_sub(1);
         }
+        ended(result)
     }
 }
 
@@ -80,15 +87,14 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), DispatchError> {
         let pause = until_next_retry(&shared).await?;
         tokio::select! {
             () = shared.wake.notified() => {}
-            done = running.tasks.join_next(), if !running.tasks.is_empty() => match done {
-                Some(Ok((work, webhook, result))) => {
-                    running.finished(work, webhook);
-                    ended(result)?;
+            done = running.tasks.join_next(), if !running.tasks.is_empty() => {
+                // Every sender that is done, before looking for lanes again.
+                let mut done = done;
+                while let Some(ended_one) = done {
+                    running.ended(ended_one)?;
+                    done = running.tasks.try_join_next();
                 }
-                // A sender that panicked: start the dispatcher over from its tables.
-                Some(Err(e)) => return Err(DispatchError::Panicked(e.to_string())),
-                None => {}
-            },
+            }
             () = tokio::time::sleep(pause) => {}
         }
     }
@@ -114,37 +120,29 @@ async fn until_next_retry(shared: &Shared) -> Result<Duration, DispatchError> {
 }
 
 /// Sends a lane's events in order until it is empty or one fails.
-async fn send_lane(shared: &Shared, mut lane: Lane) -> Result<(), DispatchError> {
-    let mut delivered = lane.delivered;
-    let mut failures = lane.failures;
+async fn send_lane(shared: &Shared, lane: Lane) -> Result<(), DispatchError> {
+    let Some(hook) = shared.webhook(lane.key.webhook).filter(|h| h.active) else { return Ok(()) };
+    let mut run = Run::new(Progress::Lane(lane.key), hook, lane.delivered, lane.failures, lane.failing_since);
     loop {
-        let Some(hook) = shared.webhook(lane.key.webhook).filter(|h| h.active) else { return Ok(()) };
-        let events = shared.lane_events(hook.workspace_id, &lane, delivered, PAGE).await?;
-        let mut passed = delivered;
+        let events = shared.lane_events(run.webhook.workspace_id, &lane, run.position(), PAGE).await?;
         for e in &events {
-            if !hook.matches(e.event.event_type(), e.workspace_id, e.board_id) {
-                passed = e.position;
-                continue;
-            }
-            let at = At { progress: Progress::Lane(lane.key), failing_since: lane.failing_since, delivered, passed, failures };
-            match attempt(shared, &hook, at, e).await? {
-                Some(to) => {
-                    (delivered, passed, failures) = (to, to, 0);
-                    lane.failing_since = None;
-                }
-                None => return Ok(()),
+            if !run.webhook.matches(e.event.event_type(), e.workspace_id, e.board_id) {
+                run.pass(e.position);
+            } else if !run.send(shared, e).await? {
+                return Ok(());
             }
         }
         if events.len() < PAGE {
-            let end = if events.is_empty() { lane.head } else { passed };
-            if end > delivered {
-                store::skip(&shared.pool, lane.key, delivered, end).await?;
+            if events.is_empty() {
+                run.pass(lane.head);
             }
-            return Ok(());
+            return run.flush(shared).await;
         }
-        if passed > delivered {
-            store::skip(&shared.pool, lane.key, delivered, passed).await?;
-            delivered = passed;
+        run.flush(shared).await?;
+        // Changed or stopped meanwhile: the next page goes by its state now.
+        match shared.webhook(lane.key.webhook).filter(|h| h.active) {
+            Some(hook) => run.webhook = hook,
+            None => return Ok(()),
         }
     }
 }

@@ -49,8 +49,8 @@ impl Default for DispatchConfig {
             addresses: AddressPolicy::default(),
             retry: RetrySchedule::default(),
             timeout: Duration::from_secs(10),
-            in_flight: 256,
-            per_webhook: 8,
+            in_flight: 512,
+            per_webhook: 16,
         }
     }
 }

@@ -2,10 +2,8 @@
 //! in each board's order), each event with its own `webhook-id`, beside the
 //! webhook's live lanes. A failure waits for its retry like a lane's.
 
-use sunday_domain::store::Position;
-
 use crate::DispatchError;
-use crate::attempt::{At, attempt};
+use crate::attempt::Run;
 use crate::shared::Shared;
 use crate::store::{self, Progress, Replay};
 
@@ -13,38 +11,23 @@ use crate::store::{self, Progress, Replay};
 const PAGE: usize = 100;
 
 /// Sends the replay's events from where it got to, until it is done or one fails.
-pub(crate) async fn send(shared: &Shared, mut replay: Replay) -> Result<(), DispatchError> {
+pub(crate) async fn send(shared: &Shared, replay: Replay) -> Result<(), DispatchError> {
+    let Some(hook) = shared.webhook(replay.webhook).filter(|h| h.active) else { return Ok(()) };
+    let mut run = Run::new(Progress::Replay(replay.id), hook, replay.next, replay.failures, replay.failing_since);
     loop {
-        let Some(hook) = shared.webhook(replay.webhook).filter(|h| h.active) else { return Ok(()) };
-        let range = (replay.next, replay.to.saturating_add(1));
-        let events = shared.store.workspace_page(hook.workspace_id, range, false, PAGE).await?;
-        let mut passed: Position = replay.next;
+        let range = (run.position(), replay.to.saturating_add(1));
+        let events = shared.store.workspace_page(run.webhook.workspace_id, range, false, PAGE).await?;
         for e in &events {
-            if !hook.matches(e.event.event_type(), e.workspace_id, e.board_id) {
-                passed = e.position;
-                continue;
-            }
-            let at = At {
-                progress: Progress::Replay(replay.id),
-                failing_since: replay.failing_since,
-                delivered: replay.next,
-                passed,
-                failures: replay.failures,
-            };
-            match attempt(shared, &hook, at, e).await? {
-                Some(to) => {
-                    (replay.next, passed, replay.failures, replay.failing_since) = (to, to, 0, None);
-                }
-                None => return Ok(()),
+            if !run.webhook.matches(e.event.event_type(), e.workspace_id, e.board_id) {
+                run.pass(e.position);
+            } else if !run.send(shared, e).await? {
+                return Ok(());
             }
         }
+        run.flush(shared).await?;
         if events.len() < PAGE {
             store::finish_replay(&shared.pool, replay.id).await?;
             return Ok(());
-        }
-        if passed > replay.next {
-            store::skip_replay(&shared.pool, replay.id, replay.next, passed).await?;
-            replay.next = passed;
         }
     }
 }

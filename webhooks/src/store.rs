@@ -255,15 +255,54 @@ pub(crate) async fn ready_replays(pool: &PgPool, busy: &[i64], limit: usize) -> 
         .collect())
 }
 
-/// Moves a replay past events that match nothing (compared first).
-pub(crate) async fn skip_replay(pool: &PgPool, id: i64, from: Position, to: Position) -> Result<(), DispatchError> {
-    let moved = sqlx::query("UPDATE webhook_replays SET next_position = $3 WHERE id = $1 AND next_position = $2")
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .execute(pool)
+/// A delivery made but not recorded yet.
+pub(crate) struct Sent {
+    pub(crate) event_id: Uuid,
+    pub(crate) position: Position,
+    pub(crate) event_type: &'static str,
+    pub(crate) attempt: i32,
+    pub(crate) status: i16,
+    pub(crate) duration_ms: i32,
+}
+
+/// Records deliveries and moves the lane or replay from `from` to `to`
+/// past them (and past what matched nothing), in one statement, compared
+/// first: `Fenced`, and no record, if someone else moved it.
+pub(crate) async fn advance(
+    pool: &PgPool,
+    progress: Progress,
+    webhook: Uuid,
+    (from, to): (Position, Position),
+    sent: &[Sent],
+) -> Result<(), DispatchError> {
+    let (table, column, key) = match progress {
+        Progress::Lane(_) => ("webhook_lanes", "delivered", "webhook_id = $3 AND board_id = $4"),
+        Progress::Replay(_) => ("webhook_replays", "next_position", "id = $3 AND $4::uuid IS NULL"),
+    };
+    let sql = format!(
+        "WITH moved AS (UPDATE {table} SET {column} = $1, failures = 0, failing_since = NULL, next_attempt_at = NULL \
+             WHERE {column} = $2 AND {key} RETURNING 1), \
+         logged AS (INSERT INTO webhook_attempts (webhook_id, event_id, position, event_type, attempt, status, duration_ms) \
+             SELECT $5, * FROM unnest($6::uuid[], $7::bigint[], $8::text[], $9::int[], $10::smallint[], $11::int[]) \
+             WHERE EXISTS (SELECT 1 FROM moved)) \
+         SELECT count(*) FROM moved"
+    );
+    let q = sqlx::query_scalar::<_, i64>(&sql).bind(to).bind(from);
+    let q = match progress {
+        Progress::Lane(k) => q.bind(k.webhook).bind(k.board),
+        Progress::Replay(id) => q.bind(id).bind(None::<Uuid>),
+    };
+    let moved = q
+        .bind(webhook)
+        .bind(sent.iter().map(|s| s.event_id).collect::<Vec<_>>())
+        .bind(sent.iter().map(|s| s.position).collect::<Vec<_>>())
+        .bind(sent.iter().map(|s| s.event_type).collect::<Vec<_>>())
+        .bind(sent.iter().map(|s| s.attempt).collect::<Vec<_>>())
+        .bind(sent.iter().map(|s| s.status).collect::<Vec<_>>())
+        .bind(sent.iter().map(|s| s.duration_ms).collect::<Vec<_>>())
+        .fetch_one(pool)
         .await?;
-    if moved.rows_affected() == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
+    if moved == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
 }
 
 /// A replay is done: every event of its range was sent (or passed).
@@ -329,18 +368,6 @@ pub(crate) async fn record(pool: &PgPool, r: &Recorded<'_>) -> Result<(), Dispat
         .fetch_one(pool)
         .await?;
     if logged == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
-}
-
-/// Moves a lane past events that match nothing any more (no attempt made).
-pub(crate) async fn skip(pool: &PgPool, lane: LaneKey, from: Position, to: Position) -> Result<(), DispatchError> {
-    let moved = sqlx::query("UPDATE webhook_lanes SET delivered = $4 WHERE webhook_id = $1 AND board_id = $2 AND delivered = $3")
-        .bind(lane.webhook)
-        .bind(lane.board)
-        .bind(from)
-        .bind(to)
-        .execute(pool)
-        .await?;
-    if moved.rows_affected() == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
 }
 
 /// A replay of `webhook`'s matching events from `from` to `to` (absent:
