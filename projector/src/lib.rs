@@ -92,7 +92,7 @@ pub fn unapplied_events() -> u64 {
 }
 
 /// The advisory lock that elects the one active projector.
-const LEADER_LOCK: i64 = 0x5355_4e44_4159_0001;
+const LEADER_LOCK: i64 = sunday_runtime::leader::locks::PROJECTOR;
 
 /// How far the read models are behind the log.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -183,7 +183,7 @@ pub async fn prepare(store: &PgEventStore, base: PgConnectOptions) -> Result<(),
 }
 
 /// The lock `prepare` and `rebuild` take turns with.
-const PREPARE_LOCK: i64 = 0x5355_4e44_4159_0003;
+const PREPARE_LOCK: i64 = sunday_runtime::leader::locks::PREPARE;
 
 /// A turn to create, rebuild or swap the read models: the preparation lock,
 /// held by a connection of its own (released with it, should the process die).

@@ -18,7 +18,7 @@ use sunday_eventstore::PgEventStore;
 use tokio::sync::watch;
 
 /// The advisory lock that elects the one active publisher.
-const LEADER_LOCK: i64 = 0x5355_4e44_4159_0002;
+const LEADER_LOCK: i64 = sunday_runtime::leader::locks::PUBLISHER;
 /// The checkpoint name.
 const NAME: &str = "jetstream";
 

@@ -11,6 +11,20 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
+/// Every advisory lock Sunday takes, in one place so that no two roles
+/// share one (the webhook dispatcher's once took the preparation lock's
+/// key, and a second process waited for ever to prepare the read models).
+pub mod locks {
+    /// The active projector.
+    pub const PROJECTOR: i64 = 0x5355_4e44_4159_0001;
+    /// The active JetStream publisher.
+    pub const PUBLISHER: i64 = 0x5355_4e44_4159_0002;
+    /// Creating, rebuilding or swapping the read models.
+    pub const PREPARE: i64 = 0x5355_4e44_4159_0003;
+    /// The active webhook dispatcher.
+    pub const WEBHOOKS: i64 = 0x5355_4e44_4159_0004;
+}
+
 /// How often a leader checks that it still holds its lock.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 

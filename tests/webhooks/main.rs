@@ -435,3 +435,56 @@ async fn endpoints_that_time_out_or_refuse_connections_get_their_events_once_the
     in_board_order(&opened.delivered("c"));
     let _ = std::fs::remove_file(&log);
 }
+
+/// `sunday <role>` with the webhook settings of `server`, its log in `log`.
+fn role(pool: &PgPool, name: &str, addr: SocketAddr, log: &std::path::Path) -> Running {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap_or_else(|e| panic!("{e}"));
+    let child = Command::new(env!("CARGO_BIN_EXE_sunday"))
+        .arg(name)
+        .env_remove("SUNDAY_NATS_URL")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("DATABASE_URL", database_url(pool))
+        .env("SUNDAY_LISTEN", addr.to_string())
+        .env("SUNDAY_JWT_SECRET", SECRET)
+        .env("SUNDAY_DB_MAX_CONNECTIONS", "8")
+        .env("SUNDAY_LOG", "info")
+        .env("SUNDAY_RATE_COMMANDS", "0")
+        .env("SUNDAY_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("SUNDAY_WEBHOOK_RETRY", "100ms,200ms")
+        .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting sunday {name}: {e}"));
+    Running(child)
+}
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn two_dispatchers_share_the_work_by_leadership_and_the_standby_takes_over(pool: PgPool) {
+    let rx = Receiver::start().await;
+    rx.script().slow = Duration::from_millis(10);
+    let log = log_path("standby");
+    let (api, first, second) = (free_addr(), free_addr(), free_addr());
+    let _api = role(&pool, "command-api", api, &log);
+    let mut one = role(&pool, "webhooks", first, &log);
+    wait_ready(first).await;
+    let _two = role(&pool, "webhooks", second, &log);
+    wait_ready(api).await;
+    wait_ready(second).await;
+    let mut o = owner(api, 2).await;
+    let (hook, _) = subscribe(&mut o, json!({"url": rx.url("s")})).await;
+    let from = position_of(&pool, hook).await;
+    for n in 0..100 {
+        let board = o.boards[n % 2].clone();
+        item(&mut o.http, &board, "s").await;
+    }
+    rx.wait_for(PATIENCE, "deliveries from the first dispatcher", |s| s.deliveries.len() >= 20).await;
+    // The one that leads (the first started) dies; the standby takes over.
+    let _ = one.0.kill();
+    let _ = one.0.wait();
+    let want: HashSet<String> = logged(&pool, &o.ws, from, &[], None).await.into_iter().map(|e| e.0).collect();
+    rx.wait_for(PATIENCE, "every event after the takeover", |s| s.ids("s").is_superset(&want)).await;
+    in_board_order(&rx.delivered("s"));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(text.matches("webhook dispatcher elected").count(), 2, "one leader at a time: the first, then the standby");
+    let _ = std::fs::remove_file(&log);
+}

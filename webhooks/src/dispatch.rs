@@ -13,7 +13,7 @@ use crate::shared::Shared;
 use crate::{DispatchConfig, DispatchError, Metrics, lanes, scan, store};
 
 /// The advisory lock that elects the one active dispatcher.
-const LEADER_LOCK: i64 = 0x5355_4e44_4159_0003;
+const LEADER_LOCK: i64 = sunday_runtime::leader::locks::WEBHOOKS;
 
 /// Runs the dispatcher under `tasks` (task `webhooks`).
 pub fn spawn(
