@@ -97,6 +97,9 @@ pub(crate) struct Common {
     /// How long an endpoint has to answer a delivery.
     #[arg(long, env = "SUNDAY_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = sunday_webhooks::retry::parse_duration, global = true)]
     pub(crate) webhook_timeout: std::time::Duration,
+    /// How long webhook delivery attempts stay in the deliveries log.
+    #[arg(long, env = "SUNDAY_WEBHOOK_KEEP_ATTEMPTS", default_value = "168h", value_parser = sunday_webhooks::retry::parse_duration, global = true)]
+    pub(crate) webhook_keep_attempts: std::time::Duration,
 }
 
 pub(crate) fn base_options(common: &Common) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
@@ -139,6 +142,7 @@ pub(crate) fn webhook_config(common: &Common) -> sunday_webhooks::DispatchConfig
             give_up_after: common.webhook_give_up,
         },
         timeout: common.webhook_timeout,
+        keep_attempts: common.webhook_keep_attempts,
         ..sunday_webhooks::DispatchConfig::default()
     }
 }

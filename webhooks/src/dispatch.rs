@@ -51,7 +51,23 @@ pub async fn run(
     tokio::select! {
         r = scan::follow(&shared, at) => r,
         r = lanes::run(shared.clone()) => r,
+        r = prune(&shared) => r,
         _ = stop.changed() => Ok(()),
         why = leadership.lost() => Err(DispatchError::LeadershipLost(why)),
+    }
+}
+
+/// How often old attempts are deleted, and how many rows at a time.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+const PRUNE_BATCH: i64 = 10_000;
+
+/// Deletes attempts older than the configured retention, a batch at a
+/// time, so the deliveries log stays bounded however busy the endpoints.
+async fn prune(shared: &Shared) -> Result<(), DispatchError> {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let keep = chrono::Duration::from_std(shared.config.keep_attempts).unwrap_or(chrono::Duration::days(7));
+        while store::prune_attempts(&shared.pool, chrono::Utc::now() - keep, PRUNE_BATCH).await? == PRUNE_BATCH {}
     }
 }

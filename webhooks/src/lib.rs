@@ -40,6 +40,8 @@ pub struct DispatchConfig {
     /// Lanes sent at once, in all and per webhook.
     pub in_flight: usize,
     pub per_webhook: usize,
+    /// How long attempts stay in the deliveries log.
+    pub keep_attempts: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -51,6 +53,7 @@ impl Default for DispatchConfig {
             timeout: Duration::from_secs(10),
             in_flight: 512,
             per_webhook: 16,
+            keep_attempts: Duration::from_secs(7 * 86_400),
         }
     }
 }

@@ -14,6 +14,13 @@ use uuid::Uuid;
 
 use crate::DispatchError;
 
+mod replays;
+#[cfg(test)]
+mod tests;
+
+pub use replays::request_replay;
+pub(crate) use replays::{Replay, finish_replay, ready_replays};
+
 /// A webhook's lane for one board (`Uuid::nil()`: the workspace's own events).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LaneKey {
@@ -218,43 +225,6 @@ pub(crate) enum Progress {
     Replay(i64),
 }
 
-/// A replay with events to send.
-#[derive(Clone, Debug)]
-pub(crate) struct Replay {
-    pub(crate) id: i64,
-    pub(crate) webhook: Uuid,
-    /// The last position sent (or passed).
-    pub(crate) next: Position,
-    pub(crate) to: Position,
-    pub(crate) failures: u32,
-    pub(crate) failing_since: Option<DateTime<Utc>>,
-}
-
-/// Replays of active webhooks due now, not in `busy`.
-pub(crate) async fn ready_replays(pool: &PgPool, busy: &[i64], limit: usize) -> Result<Vec<Replay>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.webhook_id, r.next_position, r.to_position, r.failures, r.failing_since \
-         FROM webhook_replays r JOIN webhook_subscriptions s USING (webhook_id) \
-         WHERE s.active AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now()) AND NOT (r.id = ANY($1)) \
-         ORDER BY r.id LIMIT $2",
-    )
-    .bind(busy)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Replay {
-            id: r.get("id"),
-            webhook: r.get("webhook_id"),
-            next: r.get("next_position"),
-            to: r.get("to_position"),
-            failures: u32::try_from(r.get::<i32, _>("failures")).unwrap_or(0),
-            failing_since: r.get("failing_since"),
-        })
-        .collect())
-}
-
 /// A delivery made but not recorded yet.
 pub(crate) struct Sent {
     pub(crate) event_id: Uuid,
@@ -303,12 +273,6 @@ pub(crate) async fn advance(
         .fetch_one(pool)
         .await?;
     if moved == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
-}
-
-/// A replay is done: every event of its range was sent (or passed).
-pub(crate) async fn finish_replay(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM webhook_replays WHERE id = $1").bind(id).execute(pool).await?;
-    Ok(())
 }
 
 /// One attempt's record and what it does to the lane, together.
@@ -370,17 +334,12 @@ pub(crate) async fn record(pool: &PgPool, r: &Recorded<'_>) -> Result<(), Dispat
     if logged == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
 }
 
-/// A replay of `webhook`'s matching events from `from` to `to` (absent:
-/// the newest event now), for the dispatcher to send.
-pub async fn request_replay(pool: &PgPool, webhook: Uuid, from: Position, to: Option<Position>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO webhook_replays (webhook_id, next_position, to_position) \
-         VALUES ($1, $2 - 1, coalesce($3, (SELECT max(position) FROM events), 0))",
-    )
-    .bind(webhook)
-    .bind(from)
-    .bind(to)
-    .execute(pool)
-    .await?;
-    Ok(())
+/// Deletes up to `limit` attempts made before `before`; how many it deleted.
+pub(crate) async fn prune_attempts(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<i64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE at < $1 ORDER BY at LIMIT $2)")
+        .bind(before)
+        .bind(limit)
+        .execute(pool)
+        .await?;
+    Ok(i64::try_from(done.rows_affected()).unwrap_or(0))
 }
