@@ -27,16 +27,22 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// `sunday all` for webhooks on loopback, quick retries, its log in `log`.
 fn server(pool: &PgPool, addr: SocketAddr, env: &[(&str, &str)], log: &std::path::Path) -> Running {
-    let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{e}"));
+    spawn(pool, "all", addr, env, log, "debug,sqlx=warn,hyper=info,h2=info")
+}
+
+/// `sunday <role>` with the webhook settings of `server`, logging at `level`
+/// to the end of `log` (processes of one test may share one).
+fn spawn(pool: &PgPool, role: &str, addr: SocketAddr, env: &[(&str, &str)], log: &std::path::Path, level: &str) -> Running {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap_or_else(|e| panic!("{e}"));
     let child: Child = Command::new(env!("CARGO_BIN_EXE_sunday"))
-        .arg("all")
+        .arg(role)
         .env_remove("SUNDAY_NATS_URL")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env("DATABASE_URL", database_url(pool))
         .env("SUNDAY_LISTEN", addr.to_string())
         .env("SUNDAY_JWT_SECRET", SECRET)
         .env("SUNDAY_DB_MAX_CONNECTIONS", "8")
-        .env("SUNDAY_LOG", "debug,sqlx=warn,hyper=info,h2=info")
+        .env("SUNDAY_LOG", level)
         .env("SUNDAY_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("SUNDAY_WEBHOOK_RETRY", "100ms,200ms")
         .env("SUNDAY_RATE_COMMANDS", "0")
@@ -44,7 +50,7 @@ fn server(pool: &PgPool, addr: SocketAddr, env: &[(&str, &str)], log: &std::path
         .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
         .stderr(file)
         .spawn()
-        .unwrap_or_else(|e| panic!("starting sunday: {e}"));
+        .unwrap_or_else(|e| panic!("starting sunday {role}: {e}"));
     Running(child)
 }
 
@@ -436,38 +442,16 @@ async fn endpoints_that_time_out_or_refuse_connections_get_their_events_once_the
     let _ = std::fs::remove_file(&log);
 }
 
-/// `sunday <role>` with the webhook settings of `server`, its log in `log`.
-fn role(pool: &PgPool, name: &str, addr: SocketAddr, log: &std::path::Path) -> Running {
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap_or_else(|e| panic!("{e}"));
-    let child = Command::new(env!("CARGO_BIN_EXE_sunday"))
-        .arg(name)
-        .env_remove("SUNDAY_NATS_URL")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env("DATABASE_URL", database_url(pool))
-        .env("SUNDAY_LISTEN", addr.to_string())
-        .env("SUNDAY_JWT_SECRET", SECRET)
-        .env("SUNDAY_DB_MAX_CONNECTIONS", "8")
-        .env("SUNDAY_LOG", "info")
-        .env("SUNDAY_RATE_COMMANDS", "0")
-        .env("SUNDAY_WEBHOOK_ALLOW_PRIVATE", "true")
-        .env("SUNDAY_WEBHOOK_RETRY", "100ms,200ms")
-        .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
-        .stderr(file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting sunday {name}: {e}"));
-    Running(child)
-}
-
 #[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
 async fn two_dispatchers_share_the_work_by_leadership_and_the_standby_takes_over(pool: PgPool) {
     let rx = Receiver::start().await;
     rx.script().slow = Duration::from_millis(10);
     let log = log_path("standby");
     let (api, first, second) = (free_addr(), free_addr(), free_addr());
-    let _api = role(&pool, "command-api", api, &log);
-    let mut one = role(&pool, "webhooks", first, &log);
+    let _api = spawn(&pool, "command-api", api, &[], &log, "info");
+    let mut one = spawn(&pool, "webhooks", first, &[], &log, "info");
     wait_ready(first).await;
-    let _two = role(&pool, "webhooks", second, &log);
+    let _two = spawn(&pool, "webhooks", second, &[], &log, "info");
     wait_ready(api).await;
     wait_ready(second).await;
     let mut o = owner(api, 2).await;
