@@ -10,7 +10,7 @@ use sunday_domain::webhook::Webhook;
 use crate::DispatchError;
 use crate::send::{Attempt, Outcome};
 use crate::shared::{Shared, disable};
-use crate::store::{self, Progress, Recorded, Sent};
+use crate::store::{self, Failure, Progress, Sent};
 
 /// Deliveries recorded together: a crash re-sends at most this many (under
 /// their own `webhook-id`), and each costs one statement the fewer.
@@ -85,20 +85,18 @@ impl Run {
         let failing_for = self.failing_since.map_or(Duration::ZERO, |since| (now - since).to_std().unwrap_or(Duration::ZERO));
         let delay = if gone { None } else { shared.config.retry.next_delay(self.failures + 1, failing_for) };
         let next_attempt_at = delay.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now + d);
-        let failed = Recorded {
+        let failed = Failure {
             progress: self.progress,
-            from: self.recorded,
-            to: self.recorded,
+            at: self.recorded,
             webhook: self.webhook.id,
             event: e,
             attempt: self.failures + 1,
             status,
-            error: Some(&error),
+            error: &error,
             duration_ms,
             next_attempt_at,
-            failed: true,
         };
-        store::record(&shared.pool, &failed).await?;
+        store::record_failure(&shared.pool, &failed).await?;
         if next_attempt_at.is_none() {
             let reason = if gone { error } else { format!("retries ran out: {error}") };
             disable(shared, &self.webhook, &reason).await?;

@@ -275,60 +275,53 @@ pub(crate) async fn advance(
     if moved == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
 }
 
-/// One attempt's record and what it does to the lane, together.
-pub(crate) struct Recorded<'a> {
+/// A failed attempt, and the sender's position it leaves as it was.
+pub(crate) struct Failure<'a> {
     pub(crate) progress: Progress,
-    /// The lane's `delivered` as the sender found it, and as it is now.
-    pub(crate) from: Position,
-    pub(crate) to: Position,
+    /// The lane's `delivered` (or the replay's position), as recorded.
+    pub(crate) at: Position,
     pub(crate) webhook: Uuid,
     pub(crate) event: &'a RecordedEvent,
     pub(crate) attempt: u32,
+    /// The endpoint's status, when it answered.
     pub(crate) status: Option<u16>,
-    pub(crate) error: Option<&'a str>,
+    pub(crate) error: &'a str,
     pub(crate) duration_ms: i32,
-    /// For a failure: when to try again (`None`: given up, or delivered).
+    /// When to try again (`None`: given up).
     pub(crate) next_attempt_at: Option<DateTime<Utc>>,
-    pub(crate) failed: bool,
 }
 
-/// Writes the attempt and moves the lane or replay, in one statement (so
-/// one round trip; compared first: `Fenced`, and no record, if someone else
-/// moved it).
-pub(crate) async fn record(pool: &PgPool, r: &Recorded<'_>) -> Result<(), DispatchError> {
-    // `$1` the new position, `$2` the one found, `$3` the next attempt, `$4`
-    // and `$5` the key; then the attempt's columns.
-    let set = if r.failed {
-        "failures = failures + 1, failing_since = coalesce(failing_since, now()), \
-         next_attempt_at = coalesce($3, now() + interval '10 years')"
-    } else {
-        "failures = 0, failing_since = NULL, next_attempt_at = $3"
-    };
-    let (table, column, key) = match r.progress {
-        Progress::Lane(_) => ("webhook_lanes", "delivered", "webhook_id = $4 AND board_id = $5"),
-        Progress::Replay(_) => ("webhook_replays", "next_position", "id = $4 AND $5::uuid IS NULL"),
+/// Records a failed attempt and counts it on the lane or replay, in one
+/// statement, compared first: `Fenced`, and no record, if someone else
+/// moved it.
+pub(crate) async fn record_failure(pool: &PgPool, f: &Failure<'_>) -> Result<(), DispatchError> {
+    // `$1` the position, `$2` the next attempt, `$3` and `$4` the key; then the attempt's columns.
+    let (table, column, key) = match f.progress {
+        Progress::Lane(_) => ("webhook_lanes", "delivered", "webhook_id = $3 AND board_id = $4"),
+        Progress::Replay(_) => ("webhook_replays", "next_position", "id = $3 AND $4::uuid IS NULL"),
     };
     let sql = format!(
-        "WITH moved AS (UPDATE {table} SET {column} = $1, {set} WHERE {column} = $2 AND {key} RETURNING 1), \
+        "WITH moved AS (UPDATE {table} SET failures = failures + 1, failing_since = coalesce(failing_since, now()), \
+             next_attempt_at = coalesce($2, now() + interval '10 years') WHERE {column} = $1 AND {key} RETURNING 1), \
          logged AS (INSERT INTO webhook_attempts \
              (webhook_id, event_id, position, event_type, attempt, status, error, duration_ms, next_attempt_at) \
-             SELECT $6, $7, $8, $9, $10, $11, $12, $13, $3 FROM moved RETURNING 1) \
+             SELECT $5, $6, $7, $8, $9, $10, $11, $12, $2 FROM moved RETURNING 1) \
          SELECT count(*) FROM logged"
     );
-    let q = sqlx::query_scalar::<_, i64>(&sql).bind(r.to).bind(r.from).bind(r.next_attempt_at);
-    let q = match r.progress {
+    let q = sqlx::query_scalar::<_, i64>(&sql).bind(f.at).bind(f.next_attempt_at);
+    let q = match f.progress {
         Progress::Lane(k) => q.bind(k.webhook).bind(k.board),
         Progress::Replay(id) => q.bind(id).bind(None::<Uuid>),
     };
     let logged = q
-        .bind(r.webhook)
-        .bind(r.event.event_id)
-        .bind(r.event.position)
-        .bind(r.event.event.event_type())
-        .bind(i32::try_from(r.attempt).unwrap_or(i32::MAX))
-        .bind(r.status.map(|s| i16::try_from(s).unwrap_or(0)))
-        .bind(r.error)
-        .bind(r.duration_ms)
+        .bind(f.webhook)
+        .bind(f.event.event_id)
+        .bind(f.event.position)
+        .bind(f.event.event.event_type())
+        .bind(i32::try_from(f.attempt).unwrap_or(i32::MAX))
+        .bind(f.status.map(|s| i16::try_from(s).unwrap_or(0)))
+        .bind(f.error)
+        .bind(f.duration_ms)
         .fetch_one(pool)
         .await?;
     if logged == 1 { Ok(()) } else { Err(DispatchError::Fenced) }
