@@ -80,6 +80,11 @@ CREATE TABLE webhook_replays (
     failures        integer     NOT NULL DEFAULT 0,
     failing_since   timestamptz,
     next_attempt_at timestamptz,
-    requested_at    timestamptz NOT NULL DEFAULT now()
+    requested_at    timestamptz NOT NULL DEFAULT now(),
+    -- `<user>:<Idempotency-Key>` of the request that asked for it, if any: a
+    -- retry of that request (its answer replayed) asks again, so a replay
+    -- whose row was not written before a crash is written then, and one
+    -- that was is not written twice.
+    request         text        UNIQUE
 );
 CREATE INDEX webhook_replays_webhook_idx ON webhook_replays (webhook_id);

@@ -116,7 +116,10 @@ pub struct ReplayBody {
 
 /// Sends the matching events of a range again: decided like the other
 /// commands (404, 403, 422), appends nothing, answers the webhook's current
-/// version and position; the dispatcher does the sending.
+/// version and position; the dispatcher does the sending. The replay is
+/// asked for after the answer is decided (and stored under its key), also
+/// when the answer is a replayed one: a first run that died in between is
+/// made good by its retry, and the same key never asks twice.
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 pub async fn replay(
     State(s): State<AppState>,
@@ -129,10 +132,9 @@ pub async fn replay(
     let ReplayBody { from_position: from, to_position: to } = body.value;
     let cmd = Command::Webhook { id: Some(id), workspace_id: None, cmd: WebhookCommand::Replay { from, to } };
     let answer = run(&s, &caller, &h, &body.canonical, cmd).await?;
-    if !answer.replayed {
-        let asked = sunday_webhooks::request_replay(s.event_pool(), id, from, to).await;
-        asked.map_err(|e| crate::command::CommandError::from(sunday_domain::store::StoreError::Backend(Box::new(e))))?;
-    }
+    let request = h.idempotency_key.as_ref().map(|key| format!("{}:{key}", caller.user_id));
+    let asked = sunday_webhooks::request_replay(s.event_pool(), id, (from, to), request.as_deref()).await;
+    asked.map_err(|e| crate::command::CommandError::from(sunday_domain::store::StoreError::Backend(Box::new(e))))?;
     Ok(response(answer, None))
 }
 

@@ -141,3 +141,35 @@ async fn loopback_is_allowed_only_when_the_server_says_so(pool: PgPool) {
     let body = json!({"url": "http://127.0.0.1:9/hooks"});
     app.ok(Method::POST, &format!("/v1/workspaces/{ws}/webhooks"), owner, Some(body), StatusCode::CREATED).await;
 }
+
+#[sqlx::test(migrator = "sunday_eventstore::MIGRATOR")]
+async fn a_replay_lost_before_it_was_written_is_written_by_its_retry_and_never_twice(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let owner = user();
+    let ws = app.workspace(owner).await;
+    let hook =
+        app.ok(Method::POST, &format!("/v1/workspaces/{ws}/webhooks"), owner, Some(json!({"url": URL})), StatusCode::CREATED).await.id();
+    let path = format!("/v1/webhooks/{hook}/replay");
+    let replays = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM webhook_replays WHERE webhook_id = $1")
+            .bind(hook)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap_or(-1)
+    };
+    let send = async |key: &str| {
+        let headers = [("idempotency-key", key)];
+        app.send_with(Method::POST, &path, Some(owner), Some(json!({"fromPosition": 0})), &headers).await
+    };
+    assert_eq!(send("r-1").await.status, StatusCode::OK);
+    assert_eq!(replays().await, 1);
+    // The first run died after its answer was stored and before its replay was.
+    sqlx::query("DELETE FROM webhook_replays").execute(&app.pool).await.unwrap_or_else(|e| panic!("{e}"));
+    let retried = send("r-1").await;
+    assert_eq!((retried.status, retried.header("idempotency-replayed")), (StatusCode::OK, "true"));
+    assert_eq!(replays().await, 1, "the retry asks for the replay the first run could not");
+    assert_eq!(send("r-1").await.status, StatusCode::OK);
+    assert_eq!(replays().await, 1, "the same key never asks twice");
+    assert_eq!(send("r-2").await.status, StatusCode::OK);
+    assert_eq!(replays().await, 2, "another request is another replay");
+}

@@ -50,15 +50,24 @@ pub(crate) async fn finish_replay(pool: &PgPool, id: i64) -> Result<(), sqlx::Er
 }
 
 /// A replay of `webhook`'s matching events from `from` to `to` (absent:
-/// the newest event now), for the dispatcher to send.
-pub async fn request_replay(pool: &PgPool, webhook: Uuid, from: Position, to: Option<Position>) -> Result<(), sqlx::Error> {
+/// the newest event now), for the dispatcher to send. `request` names the
+/// request under its idempotency key: asked again by a retry, the replay is
+/// written if it was not (the first run died before it could) and not twice.
+pub async fn request_replay(
+    pool: &PgPool,
+    webhook: Uuid,
+    (from, to): (Position, Option<Position>),
+    request: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO webhook_replays (webhook_id, next_position, to_position) \
-         VALUES ($1, $2 - 1, coalesce($3, (SELECT max(position) FROM events), 0))",
+        "INSERT INTO webhook_replays (webhook_id, next_position, to_position, request) \
+         VALUES ($1, $2 - 1, coalesce($3, (SELECT max(position) FROM events), 0), $4) \
+         ON CONFLICT (request) DO NOTHING",
     )
     .bind(webhook)
     .bind(from)
     .bind(to)
+    .bind(request)
     .execute(pool)
     .await?;
     Ok(())
