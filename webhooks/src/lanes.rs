@@ -4,7 +4,7 @@
 //! retry is due. Only the lane of the failing board waits; the webhook's
 //! other boards go on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,7 @@ enum Work {
 #[derive(Default)]
 struct Running {
     tasks: JoinSet<(Work, uuid::Uuid, Result<(), DispatchError>)>,
-    busy: HashMap<Work, ()>,
+    busy: HashSet<Work>,
     per_webhook: HashMap<uuid::Uuid, usize>,
 }
 
@@ -47,7 +47,7 @@ impl Running {
             return;
         }
         *count += 1;
-        self.busy.insert(work, ());
+        self.busy.insert(work);
         let fut = run(shared.clone());
         self.tasks.spawn(async move { (work, webhook, fut.await) });
     }
@@ -74,11 +74,11 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), DispatchError> {
     loop {
         let free = shared.config.in_flight.saturating_sub(running.tasks.len());
         if free > 0 {
-            let lanes: Vec<LaneKey> = running.busy.keys().filter_map(|w| if let Work::Lane(k) = w { Some(*k) } else { None }).collect();
+            let lanes: Vec<LaneKey> = running.busy.iter().filter_map(|w| if let Work::Lane(k) = w { Some(*k) } else { None }).collect();
             for lane in store::ready_lanes(&shared.pool, &lanes, free).await? {
                 running.start(&shared, Work::Lane(lane.key), lane.key.webhook, |s| async move { send_lane(&s, lane).await });
             }
-            let replays: Vec<i64> = running.busy.keys().filter_map(|w| if let Work::Replay(id) = w { Some(*id) } else { None }).collect();
+            let replays: Vec<i64> = running.busy.iter().filter_map(|w| if let Work::Replay(id) = w { Some(*id) } else { None }).collect();
             for replay in store::ready_replays(&shared.pool, &replays, free).await? {
                 let (work, webhook) = (Work::Replay(replay.id), replay.webhook);
                 running.start(&shared, work, webhook, |s| async move { crate::replay::send(&s, replay).await });

@@ -25,9 +25,9 @@ impl Recent {
     }
 
     /// Keeps a scanned batch (in log order), dropping the oldest beyond the bound.
-    pub(crate) fn push(&mut self, batch: &[RecordedEvent]) {
+    pub(crate) fn push(&mut self, batch: Vec<RecordedEvent>) {
         for e in batch {
-            self.events.insert(e.position, Arc::new(e.clone()));
+            self.events.insert(e.position, Arc::new(e));
         }
         while self.events.len() > CAPACITY {
             if let Some((p, _)) = self.events.pop_first() {

@@ -25,7 +25,7 @@ pub(crate) async fn follow(shared: &Shared, mut at: Position) -> Result<(), Disp
         };
         // Kept before the lanes' heads move: a sender woken by the commit
         // must find every event up to them.
-        shared.recent.write().unwrap_or_else(|p| p.into_inner()).push(&events);
+        shared.recent.write().unwrap_or_else(|p| p.into_inner()).push(events);
         store::commit_scan(&shared.pool, at, last, &batch).await?;
         let mut hooks = shared.hooks.write().unwrap_or_else(|p| p.into_inner());
         for (id, hook) in batch.webhooks {
