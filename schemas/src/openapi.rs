@@ -186,8 +186,10 @@ fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     {
         out.push(("createItem", target, target, json!({"parameters": id("id")})));
     }
-    out.push(("createItem", "listFiles", "listFiles", json!({"parameters": {"owner": {"itemId": made}}})));
-    out.push(("createBoard", "listFiles", "listFiles", json!({"parameters": {"owner": {"boardId": made}}})));
+    // No link to `listFiles`: its `owner` is an exploded object parameter,
+    // which a link can only give as an object holding a runtime expression,
+    // and the fuzzer sends that as `?owner=boardId` (a request no schema
+    // allows, which then fails the run now and then).
     // Whom a membership or an assignment names, the matching removal takes.
     let added = json!({"id": "$request.path.id", "user_id": "$request.body#/userId"});
     out.push(("addWorkspaceMember", "removeWorkspaceMember", "removeWorkspaceMember", json!({"parameters": added})));
