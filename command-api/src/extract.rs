@@ -115,4 +115,12 @@ mod tests {
         assert_eq!(parse_if_match("7"), 7);
         assert_eq!(parse_if_match("\"x\""), u64::MAX);
     }
+
+    #[test]
+    fn a_whole_number_written_with_a_point_is_read_exactly() {
+        let read = |text: &str| whole_number(&mut serde_json::Deserializer::from_str(text)).ok();
+        assert_eq!(read("2251799813685247.0"), Some(2_251_799_813_685_247), "parsed to the nearest double, no fraction");
+        assert_eq!(read("5.0"), Some(5));
+        assert_eq!(read("5.5"), None);
+    }
 }
